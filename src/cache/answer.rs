@@ -1,0 +1,93 @@
+//! Cached answers to whole questions: the hot path.
+//!
+//! A stub's question is answered from one lookup here: the final answer
+//! (CNAME chain included) or the negative answer with its SOA. Unbound keeps
+//! the same split between its message cache and its RRset cache.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+
+use super::ttl::remaining;
+use crate::clock::Timestamp;
+
+/// A question as a cache key (name compared case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QuestionKey {
+    /// QNAME.
+    pub name: Name,
+    /// QTYPE.
+    pub qtype: RecordType,
+    /// QCLASS.
+    pub class: DNSClass,
+}
+
+impl QuestionKey {
+    /// The key for an IN-class question.
+    pub fn new(name: &Name, qtype: RecordType) -> Self {
+        Self {
+            name: name.clone(),
+            qtype,
+            class: DNSClass::IN,
+        }
+    }
+}
+
+/// What kind of answer it is; NXDOMAIN and NODATA are answers too
+/// (RFC 2308), cached like positive ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// Records of the asked type (possibly after a CNAME chain).
+    Positive,
+    /// The name exists but has no records of the type (RFC 2308 §2.2).
+    NoData,
+    /// The name does not exist (RFC 2308 §2.1).
+    NxDomain,
+}
+
+impl AnswerKind {
+    /// The response code a client sees.
+    pub fn rcode(self) -> ResponseCode {
+        match self {
+            AnswerKind::NxDomain => ResponseCode::NXDomain,
+            _ => ResponseCode::NoError,
+        }
+    }
+}
+
+/// A resolved answer as stored. Each record keeps its own store-time TTL;
+/// the entry lives as long as its shortest one (`ttl`).
+#[derive(Debug, Clone)]
+pub struct CachedAnswer {
+    /// Positive, NODATA or NXDOMAIN.
+    pub kind: AnswerKind,
+    /// Answer section (CNAME chain then the final RRset).
+    pub answers: Vec<Record>,
+    /// Authority section (the SOA of a negative answer).
+    pub authorities: Vec<Record>,
+    /// Lifetime of the entry: the smallest record TTL.
+    pub ttl: u32,
+    /// When it was stored.
+    pub stored_at: Timestamp,
+}
+
+impl CachedAnswer {
+    /// Seconds left at `now`; zero means expired.
+    pub fn remaining(&self, now: Timestamp) -> u32 {
+        remaining(self.ttl, self.stored_at, now)
+    }
+
+    /// Answer and authority records with every TTL counted down to `now`.
+    pub fn sections_at(&self, now: Timestamp) -> (Vec<Record>, Vec<Record>) {
+        let age = |records: &[Record]| {
+            records
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.ttl = remaining(r.ttl, self.stored_at, now);
+                    r
+                })
+                .collect()
+        };
+        (age(&self.answers), age(&self.authorities))
+    }
+}

@@ -1,0 +1,293 @@
+//! The cache: answers to questions, and the RRsets the walker works from.
+//!
+//! One query's path: the listener asks [`Cache::answer`] with the question and
+//! "now"; a live entry comes back with TTLs counted down and the query is
+//! done. On a miss the walker reads RRsets ([`Cache::rrset`]) to find the
+//! closest zone cut and NS addresses, stores what each scrubbed reply taught
+//! it ([`Cache::store_rrset`], ranked by [`Trust`]), and the resolver stores
+//! the final answer ([`Cache::store_answer`]).
+//!
+//! Storage is moka, whose per-entry expiry removes an entry when its own TTL
+//! runs out and whose size bound evicts by TinyLFU. moka keeps its own
+//! monotonic clock for that housekeeping; whether an entry is still alive for
+//! a client is decided here against the "now" passed in, so a wall clock that
+//! is faked (libfaketime) or a test's manual clock governs what clients see.
+//! Reads take no lock shared by all workers (moka shards its maps).
+
+pub mod answer;
+pub mod rrset;
+pub mod trust;
+pub mod ttl;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::{Name, Record, RecordType};
+use moka::Expiry;
+use moka::sync::Cache as Moka;
+
+pub use answer::{AnswerKind, CachedAnswer, QuestionKey};
+pub use rrset::{CachedRrset, RrsetKey};
+pub use trust::Trust;
+pub use ttl::TtlPolicy;
+
+use crate::clock::Timestamp;
+
+/// Something with a TTL, for moka's per-entry expiry.
+trait Lifetime {
+    fn ttl_secs(&self) -> u32;
+}
+
+impl Lifetime for CachedRrset {
+    fn ttl_secs(&self) -> u32 {
+        self.ttl
+    }
+}
+
+impl Lifetime for CachedAnswer {
+    fn ttl_secs(&self) -> u32 {
+        self.ttl
+    }
+}
+
+/// Expires each entry after its own TTL (plus one second, so that moka never
+/// drops an entry our clock still calls alive within the same second).
+struct TtlExpiry;
+
+impl<K, V: Lifetime> Expiry<K, Arc<V>> for TtlExpiry {
+    fn expire_after_create(&self, _: &K, value: &Arc<V>, _: Instant) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(value.ttl_secs()) + 1))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        value: &Arc<V>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(u64::from(value.ttl_secs()) + 1))
+    }
+}
+
+/// The resolver's cache. Cheap to share: clone the `Arc` around it.
+pub struct Cache {
+    answers: Moka<QuestionKey, Arc<CachedAnswer>>,
+    rrsets: Moka<RrsetKey, Arc<CachedRrset>>,
+    policy: TtlPolicy,
+}
+
+impl Cache {
+    /// A cache of at most `size` entries, split evenly between answers and
+    /// RRsets, storing TTLs by `policy`.
+    pub fn new(size: u64, policy: TtlPolicy) -> Self {
+        let half = (size / 2).max(1);
+        Self {
+            answers: Moka::builder()
+                .max_capacity(half)
+                .expire_after(TtlExpiry)
+                .build(),
+            rrsets: Moka::builder()
+                .max_capacity(half)
+                .expire_after(TtlExpiry)
+                .build(),
+            policy,
+        }
+    }
+
+    /// The TTL rules this cache stores by.
+    pub fn policy(&self) -> TtlPolicy {
+        self.policy
+    }
+
+    /// The live answer to a question at `now`, if any.
+    pub fn answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
+        self.answers.get(key).filter(|a| a.remaining(now) > 0)
+    }
+
+    /// The live RRset `name`/`rtype` at `now`, if any.
+    pub fn rrset(&self, name: &Name, rtype: RecordType, now: Timestamp) -> Option<Arc<CachedRrset>> {
+        self.rrsets
+            .get(&RrsetKey::new(name, rtype))
+            .filter(|r| r.remaining(now) > 0)
+    }
+
+    /// Stores an RRset (all records share owner, type and class) with the
+    /// TTL floor/cap applied. A live RRset of higher trust is kept instead
+    /// (RFC 2181 §5.4.1). Returns whether the set was stored. A set whose
+    /// stored TTL would be zero is not cached (RFC 1035 §3.2.1).
+    pub fn store_rrset(&self, records: Vec<Record>, trust: Trust, now: Timestamp) -> bool {
+        let Some(first) = records.first() else {
+            return false;
+        };
+        let key = RrsetKey::new(&first.name, first.record_type());
+        if let Some(old) = self.rrsets.get(&key)
+            && old.remaining(now) > 0
+            && old.trust > trust
+        {
+            return false;
+        }
+        // RFC 2181 §5.2: the records of an RRset share one TTL; use the lowest.
+        let ttl = self
+            .policy
+            .positive(records.iter().map(|r| r.ttl).min().unwrap_or(0));
+        if ttl == 0 {
+            return false;
+        }
+        let records = records
+            .into_iter()
+            .map(|mut r| {
+                r.ttl = ttl;
+                r
+            })
+            .collect();
+        self.rrsets.insert(
+            key,
+            Arc::new(CachedRrset {
+                records,
+                ttl,
+                stored_at: now,
+                trust,
+            }),
+        );
+        true
+    }
+
+    /// Stores a positive answer: the records keep their TTLs with the floor
+    /// and cap applied; the entry lives as long as the shortest.
+    pub fn store_positive(&self, key: QuestionKey, answers: Vec<Record>, now: Timestamp) {
+        let answers: Vec<Record> = answers
+            .into_iter()
+            .map(|mut r| {
+                r.ttl = self.policy.positive(r.ttl);
+                r
+            })
+            .collect();
+        let ttl = answers.iter().map(|r| r.ttl).min().unwrap_or(0);
+        self.store_answer(key, AnswerKind::Positive, answers, Vec::new(), ttl, now);
+    }
+
+    /// Stores a negative answer (NXDOMAIN or NODATA) per RFC 2308 §5: the
+    /// entry and the SOA's TTL are min(SOA TTL, SOA MINIMUM), capped by
+    /// `cache-max-negative-ttl`. `answers` holds a CNAME chain that led to
+    /// the negative name, if any. Without an SOA the answer is not cached
+    /// (RFC 2308 §5: no SOA, no negative caching).
+    pub fn store_negative(
+        &self,
+        key: QuestionKey,
+        kind: AnswerKind,
+        answers: Vec<Record>,
+        soa: Option<Record>,
+        now: Timestamp,
+    ) {
+        let Some(mut soa) = soa else { return };
+        let ttl = self.policy.negative(&soa);
+        soa.ttl = ttl;
+        let answers: Vec<Record> = answers
+            .into_iter()
+            .map(|mut r| {
+                r.ttl = self.policy.positive(r.ttl).min(ttl);
+                r
+            })
+            .collect();
+        self.store_answer(key, kind, answers, vec![soa], ttl, now);
+    }
+
+    fn store_answer(
+        &self,
+        key: QuestionKey,
+        kind: AnswerKind,
+        answers: Vec<Record>,
+        authorities: Vec<Record>,
+        ttl: u32,
+        now: Timestamp,
+    ) {
+        if ttl == 0 {
+            return;
+        }
+        self.answers.insert(
+            key,
+            Arc::new(CachedAnswer {
+                kind,
+                answers,
+                authorities,
+                ttl,
+                stored_at: now,
+            }),
+        );
+    }
+
+    /// Number of entries (approximate: moka counts lazily).
+    pub fn entry_count(&self) -> u64 {
+        self.answers.entry_count() + self.rrsets.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::RData;
+    use hickory_proto::rr::rdata::{A, NS};
+    use std::net::Ipv4Addr;
+
+    fn cache() -> Cache {
+        Cache::new(
+            1000,
+            TtlPolicy::new(
+                Duration::from_secs(10),
+                Duration::from_secs(3600),
+                Duration::from_secs(600),
+            ),
+        )
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn ns(owner: &str, target: &str, ttl: u32) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::NS(NS(name(target))))
+    }
+
+    #[test]
+    fn rrset_expires_by_its_own_ttl() {
+        let c = cache();
+        assert!(c.store_rrset(vec![ns("example.", "a.example.", 100)], Trust::Referral, 1000));
+        let r = c.rrset(&name("EXAMPLE."), RecordType::NS, 1040).unwrap();
+        assert_eq!(r.remaining(1040), 60);
+        assert_eq!(r.records_at(1040)[0].ttl, 60);
+        assert!(c.rrset(&name("example."), RecordType::NS, 1100).is_none());
+    }
+
+    #[test]
+    fn referral_never_overwrites_authoritative_data() {
+        let c = cache();
+        assert!(c.store_rrset(vec![ns("example.", "a.example.", 300)], Trust::AuthAnswer, 1000));
+        assert!(!c.store_rrset(vec![ns("example.", "evil.", 300)], Trust::Referral, 1001));
+        let r = c.rrset(&name("example."), RecordType::NS, 1002).unwrap();
+        assert_eq!(r.records[0].data, RData::NS(NS(name("a.example."))));
+        // Once the authoritative set has expired, the lower rank may be stored.
+        assert!(c.store_rrset(vec![ns("example.", "b.example.", 300)], Trust::Referral, 1400));
+    }
+
+    #[test]
+    fn positive_answer_ttls_count_down_per_record() {
+        let c = cache();
+        let a = Record::from_rdata(name("www.example."), 3, RData::A(A(Ipv4Addr::LOCALHOST)));
+        let key = QuestionKey::new(&name("www.example."), RecordType::A);
+        c.store_positive(key.clone(), vec![a], 1000);
+        // The floor (10 s) lifted the TTL of 3.
+        let hit = c.answer(&key, 1004).unwrap();
+        assert_eq!(hit.sections_at(1004).0[0].ttl, 6);
+        assert!(c.answer(&key, 1010).is_none());
+    }
+
+    #[test]
+    fn zero_ttl_is_not_cached_without_a_floor() {
+        let c = Cache::new(100, TtlPolicy::new(Duration::ZERO, Duration::from_secs(60), Duration::from_secs(60)));
+        let a = Record::from_rdata(name("x."), 0, RData::A(A(Ipv4Addr::LOCALHOST)));
+        let key = QuestionKey::new(&name("x."), RecordType::A);
+        c.store_positive(key.clone(), vec![a], 1);
+        assert!(c.answer(&key, 1).is_none());
+    }
+}

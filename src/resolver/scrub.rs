@@ -1,0 +1,174 @@
+//! Bailiwick scrubbing: drop what the server had no authority to say.
+//!
+//! Runs on every upstream reply before anything else looks at it (Unbound's
+//! `iter_scrub.c`). A server asked as an authority for `zone` may speak only
+//! about names at or below `zone`; the rest of a reply is how cache
+//! poisoning gets in (Kaminsky; RFC 5452 §6). What survives:
+//! - answer: the chain from the question name: records owned by the current
+//!   name, following CNAMEs while their targets stay in the zone;
+//! - authority: SOA and NS records owned by an ancestor-or-self of the
+//!   chain's last name and at or below `zone` (a referral's NS set);
+//! - additional: A/AAAA glue only for NS targets of a kept NS set that lie
+//!   at or below the *delegated* zone (the NS owner), so a TLD cannot vouch
+//!   for another domain's server addresses.
+//!
+//! Everything else (other types, other owners, RRSIGs until DNSSEC lands) is
+//! dropped.
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use super::limits::MAX_CNAME_CHAIN;
+
+/// Removes every record of `reply` that a server authoritative for `zone`
+/// may not assert in answer to `qname`/`qtype`. Returns the number of
+/// records dropped (for logs).
+pub fn scrub(reply: &mut Message, zone: &Name, qname: &Name, qtype: RecordType) -> usize {
+    let before = reply.answers.len() + reply.authorities.len() + reply.additionals.len();
+
+    let answers = std::mem::take(&mut reply.answers);
+    let (kept, last_name) = answer_chain(answers, zone, qname, qtype);
+    reply.answers = kept;
+
+    reply.authorities.retain(|r| {
+        matches!(r.record_type(), RecordType::SOA | RecordType::NS)
+            && zone.zone_of(&r.name)
+            && r.name.zone_of(&last_name)
+    });
+
+    // NS sets in the answer (an NS query, root priming) vouch for glue too.
+    let glue_targets: Vec<(Name, Name)> = reply
+        .answers
+        .iter()
+        .chain(reply.authorities.iter())
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => Some((r.name.clone(), ns.0.clone())),
+            _ => None,
+        })
+        .collect();
+    reply.additionals.retain(|r| {
+        matches!(r.record_type(), RecordType::A | RecordType::AAAA)
+            && glue_targets
+                .iter()
+                .any(|(cut, target)| target == &r.name && cut.zone_of(&r.name))
+    });
+
+    before - (reply.answers.len() + reply.authorities.len() + reply.additionals.len())
+}
+
+/// Keeps the answer records on the chain from `qname`, and returns them with
+/// the chain's last name (the name the final data or the negative answer is
+/// about).
+fn answer_chain(
+    answers: Vec<Record>,
+    zone: &Name,
+    qname: &Name,
+    qtype: RecordType,
+) -> (Vec<Record>, Name) {
+    let mut kept = Vec::new();
+    let mut current = qname.clone();
+    for _ in 0..=MAX_CNAME_CHAIN {
+        if !zone.zone_of(&current) {
+            break;
+        }
+        let mut next = None;
+        for r in answers.iter().filter(|r| r.name == current) {
+            let rtype = r.record_type();
+            if rtype == qtype || qtype == RecordType::ANY {
+                kept.push(r.clone());
+            } else if let RData::CNAME(target) = &r.data {
+                // One CNAME per owner (RFC 2181 §10.1); the first wins.
+                if next.is_none() {
+                    kept.push(r.clone());
+                    next = Some(target.0.clone());
+                }
+            }
+        }
+        match next {
+            Some(target) if !kept_has_owner(&kept, &target) => current = target,
+            _ => break,
+        }
+    }
+    (kept, current)
+}
+
+fn kept_has_owner(kept: &[Record], name: &Name) -> bool {
+    kept.iter().any(|r| &r.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::rdata::{A, CNAME, NS};
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+    fn a(owner: &str, ip: [u8; 4]) -> Record {
+        Record::from_rdata(n(owner), 300, RData::A(A(ip.into())))
+    }
+    fn ns(owner: &str, target: &str) -> Record {
+        Record::from_rdata(n(owner), 300, RData::NS(NS(n(target))))
+    }
+    fn cname(owner: &str, target: &str) -> Record {
+        Record::from_rdata(n(owner), 300, RData::CNAME(CNAME(n(target))))
+    }
+    fn reply() -> Message {
+        Message::new(1, MessageType::Response, OpCode::Query)
+    }
+
+    #[test]
+    fn out_of_zone_answer_records_are_dropped() {
+        let mut m = reply();
+        m.answers = vec![a("www.evil.test.", [1, 1, 1, 1]), a("www.victim.test.", [6, 6, 6, 6])];
+        m.additionals = vec![a("www.victim.test.", [6, 6, 6, 6])];
+        let dropped = scrub(&mut m, &n("evil.test."), &n("www.evil.test."), RecordType::A);
+        assert_eq!(dropped, 2);
+        assert_eq!(m.answers, vec![a("www.evil.test.", [1, 1, 1, 1])]);
+        assert!(m.additionals.is_empty());
+    }
+
+    #[test]
+    fn cname_chain_is_kept_only_inside_the_zone() {
+        let mut m = reply();
+        m.answers = vec![
+            cname("a.example.", "b.example."),
+            cname("b.example.", "c.other."),
+            a("c.other.", [6, 6, 6, 6]),
+            a("unrelated.example.", [1, 2, 3, 4]),
+        ];
+        scrub(&mut m, &n("example."), &n("a.example."), RecordType::A);
+        assert_eq!(m.answers, vec![cname("a.example.", "b.example."), cname("b.example.", "c.other.")]);
+    }
+
+    #[test]
+    fn referral_keeps_ns_and_only_glue_inside_the_delegated_zone() {
+        let mut m = reply();
+        m.authorities = vec![ns("example.test.", "ns1.example.test."), ns("example.test.", "ns.other.test."), ns("victim.test.", "ns.evil.")];
+        m.additionals = vec![
+            a("ns1.example.test.", [192, 0, 2, 1]),
+            a("ns.other.test.", [6, 6, 6, 6]),
+            a("www.victim.test.", [6, 6, 6, 6]),
+        ];
+        scrub(&mut m, &n("test."), &n("www.example.test."), RecordType::A);
+        assert_eq!(m.authorities.len(), 2, "NS for a name that is not an ancestor of the question is dropped");
+        assert_eq!(m.additionals, vec![a("ns1.example.test.", [192, 0, 2, 1])]);
+    }
+
+    #[test]
+    fn ns_above_the_servers_zone_is_dropped() {
+        let mut m = reply();
+        m.authorities = vec![ns(".", "a.root.")];
+        scrub(&mut m, &n("example.test."), &n("www.example.test."), RecordType::A);
+        assert!(m.authorities.is_empty());
+    }
+
+    #[test]
+    fn cname_loop_inside_a_reply_terminates() {
+        let mut m = reply();
+        m.answers = vec![cname("a.example.", "b.example."), cname("b.example.", "a.example.")];
+        scrub(&mut m, &n("example."), &n("a.example."), RecordType::A);
+        assert_eq!(m.answers.len(), 2);
+    }
+}

@@ -1,0 +1,434 @@
+//! The iterative walker: a state machine that does no I/O.
+//!
+//! One question's path: [`Walker::step`] finds the closest zone cut the cache
+//! knows (or primes the root from the hints, RFC 8109), picks a server and
+//! returns [`Action::Send`]; the driver carries that query and hands the
+//! reply (or error) to [`Walker::on_reply`], which scrubs it, classifies it
+//! and acts: a referral moves the cut down, a CNAME restarts the walk at its
+//! target, an answer or a negative answer is cached and finishes the
+//! question. A delegation whose NS names have no usable addresses pushes a
+//! sub-resolution for one of them onto a stack of frames; its addresses feed
+//! the cut below it. Every loop is bounded by the constants in
+//! [`limits`](super::limits).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
+use tracing::debug;
+
+use super::address_policy::AddressPolicy;
+use super::classify::{ReplyKind, classify};
+use super::limits::{
+    MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
+    MAX_UPSTREAM_QUERIES,
+};
+use super::resolution::Resolution;
+use super::scrub::scrub;
+use super::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
+use crate::cache::{AnswerKind, Cache, QuestionKey, Trust};
+use crate::clock::Timestamp;
+use crate::config::DNS_PORT;
+use crate::root_hints::RootHints;
+use crate::upstream::{UpstreamError, UpstreamQuery};
+use hickory_proto::op::Message;
+
+/// A query the driver must send for the walker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The server's address and port.
+    pub server: SocketAddr,
+    /// The question.
+    pub query: UpstreamQuery,
+    /// The zone the server is asked as an authority for (the bailiwick).
+    pub zone: Name,
+}
+
+/// What the walker wants next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this query and call [`Walker::on_reply`] with the outcome.
+    Send(Outbound),
+    /// The question is resolved (or failed: SERVFAIL).
+    Done(Resolution),
+}
+
+/// Why a frame is being resolved.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// The client's question.
+    Client,
+    /// The root NS set, from the hints (RFC 8109).
+    Priming,
+    /// Addresses of an NS name that the frame below needs.
+    NsAddress(Name),
+}
+
+/// One question on the walker's stack.
+#[derive(Debug)]
+struct Frame {
+    purpose: Purpose,
+    /// The name asked first (the cache key of the final answer).
+    original: Name,
+    qtype: RecordType,
+    /// The name currently being resolved (after CNAMEs).
+    qname: Name,
+    /// CNAMEs followed so far.
+    chain: Vec<Record>,
+    referrals: usize,
+    cut: Option<ZoneCut>,
+}
+
+impl Frame {
+    fn new(purpose: Purpose, qname: Name, qtype: RecordType) -> Self {
+        Self {
+            purpose,
+            original: qname.clone(),
+            qtype,
+            qname,
+            chain: Vec::new(),
+            referrals: 0,
+            cut: None,
+        }
+    }
+}
+
+/// The walker for one client question.
+pub struct Walker {
+    frames: Vec<Frame>,
+    cache: Arc<Cache>,
+    hints: Arc<RootHints>,
+    policy: AddressPolicy,
+    sent: usize,
+    outstanding: Option<Outbound>,
+    priming_tried: bool,
+}
+
+/// How a frame ended.
+enum FrameEnd {
+    Positive(Vec<Record>),
+    Negative(AnswerKind, Option<Record>),
+    Cached(Resolution),
+    Failed(&'static str),
+}
+
+impl Walker {
+    /// A walker for `qname`/`qtype` working from `cache` and `hints`,
+    /// sending only where `policy` permits.
+    pub fn new(
+        qname: Name,
+        qtype: RecordType,
+        cache: Arc<Cache>,
+        hints: Arc<RootHints>,
+        policy: AddressPolicy,
+    ) -> Self {
+        Self {
+            frames: vec![Frame::new(Purpose::Client, qname, qtype)],
+            cache,
+            hints,
+            policy,
+            sent: 0,
+            outstanding: None,
+            priming_tried: false,
+        }
+    }
+
+    /// Upstream queries asked for so far.
+    pub fn queries_sent(&self) -> usize {
+        self.sent
+    }
+
+    /// Advances until the walker needs a reply or is done.
+    pub fn step(&mut self, now: Timestamp) -> Action {
+        // Every iteration either returns, pushes a frame (bounded by
+        // MAX_DEPENDENCY_DEPTH and by each cut's lookup budget), pops one, or
+        // sets a cut; the guard below is a backstop, not the bound.
+        for _ in 0..MAX_UPSTREAM_QUERIES * 16 {
+            if let Some(action) = self.advance(now) {
+                return action;
+            }
+        }
+        Action::Done(Resolution::servfail())
+    }
+
+    fn advance(&mut self, now: Timestamp) -> Option<Action> {
+        let depth = self.frames.len();
+        let frame = self.frames.last_mut()?;
+        if frame.cut.is_none() {
+            let key = QuestionKey::new(&frame.qname, frame.qtype);
+            if !matches!(frame.purpose, Purpose::Priming)
+                && let Some(hit) = self.cache.answer(&key, now)
+            {
+                let res = Resolution::from_cached(&hit, now);
+                return self.end_frame(FrameEnd::Cached(res), now);
+            }
+            match ZoneCut::closest_cached(&self.cache, &frame.qname, now) {
+                Some(cut) => frame.cut = Some(cut),
+                None if !self.priming_tried && depth < MAX_DEPENDENCY_DEPTH => {
+                    self.priming_tried = true;
+                    let mut priming = Frame::new(Purpose::Priming, Name::root(), RecordType::NS);
+                    priming.cut = Some(ZoneCut::from_hints(&self.hints));
+                    self.frames.push(priming);
+                    return None;
+                }
+                None => frame.cut = Some(ZoneCut::from_hints(&self.hints)),
+            }
+        }
+        if self.sent >= MAX_UPSTREAM_QUERIES {
+            debug!(sent = self.sent, "upstream query budget exhausted");
+            self.frames.truncate(1);
+            return self.end_frame(FrameEnd::Failed("query budget"), now);
+        }
+        let cut = frame.cut.as_mut()?;
+        if let Some(ip) = cut.next_address(&self.policy) {
+            let out = Outbound {
+                server: SocketAddr::new(ip, DNS_PORT),
+                query: UpstreamQuery {
+                    name: frame.qname.clone(),
+                    qtype: frame.qtype,
+                },
+                zone: cut.zone.clone(),
+            };
+            self.sent += 1;
+            self.outstanding = Some(out.clone());
+            return Some(Action::Send(out));
+        }
+        // No address left to try: resolve an NS name that has none.
+        if depth < MAX_DEPENDENCY_DEPTH
+            && let Some(qtype) = self.first_address_type()
+        {
+            let busy: Vec<Name> = self.frames.iter().map(|f| f.qname.clone()).collect();
+            let cut = self.frames.last_mut()?.cut.as_mut()?;
+            while cut.ns_lookups < MAX_NS_LOOKUPS_PER_CUT {
+                let Some(ns) = cut.next_unresolved() else {
+                    break;
+                };
+                if busy.contains(&ns) {
+                    // Resolving it needs a question already on the stack: a
+                    // delegation loop.
+                    continue;
+                }
+                cut.ns_lookups += 1;
+                self.frames
+                    .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, qtype));
+                return None;
+            }
+        }
+        self.end_frame(FrameEnd::Failed("no usable server"), now)
+    }
+
+    fn first_address_type(&self) -> Option<RecordType> {
+        if !self.policy.no_ipv4 {
+            Some(RecordType::A)
+        } else if !self.policy.no_ipv6 {
+            Some(RecordType::AAAA)
+        } else {
+            None
+        }
+    }
+
+    /// Feeds the outcome of the last [`Action::Send`].
+    pub fn on_reply(&mut self, result: Result<Message, UpstreamError>, now: Timestamp) {
+        let Some(out) = self.outstanding.take() else {
+            return;
+        };
+        let mut reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
+                return;
+            }
+        };
+        let Some(frame) = self.frames.last() else {
+            return;
+        };
+        let (qname, qtype) = (frame.qname.clone(), frame.qtype);
+        let dropped = scrub(&mut reply, &out.zone, &qname, qtype);
+        if dropped > 0 {
+            debug!(server = %out.server, zone = %out.zone, dropped, "scrubbed out-of-bailiwick records");
+        }
+        let aa = reply.metadata.authoritative;
+        let kind = classify(&reply, &out.zone, &qname, qtype);
+        debug!(server = %out.server, zone = %out.zone, %qname, ?qtype, kind = kind_name(&kind), "reply");
+        let answer_trust = if aa { Trust::AuthAnswer } else { Trust::AuthAuthority };
+        match kind {
+            ReplyKind::Lame(_) => {}
+            ReplyKind::Answer { chain, records } => {
+                self.store_sets(&chain, answer_trust, now);
+                self.store_sets(&records, answer_trust, now);
+                if qtype == RecordType::NS {
+                    self.store_sets(&reply.additionals, Trust::Glue, now);
+                }
+                self.extend_chain(chain);
+                self.end_frame(FrameEnd::Positive(records), now);
+            }
+            ReplyKind::Cname { chain, target } => {
+                self.store_sets(&chain, answer_trust, now);
+                self.extend_chain(chain);
+                self.follow_cname(target, now);
+            }
+            ReplyKind::Referral { zone, ns, glue } => self.follow_referral(zone, ns, glue, now),
+            ReplyKind::NoData { chain, soa } => {
+                self.store_sets(&chain, answer_trust, now);
+                self.extend_chain(chain);
+                self.end_frame(FrameEnd::Negative(AnswerKind::NoData, soa), now);
+            }
+            ReplyKind::NxDomain { chain, soa } => {
+                self.store_sets(&chain, answer_trust, now);
+                self.extend_chain(chain);
+                self.end_frame(FrameEnd::Negative(AnswerKind::NxDomain, soa), now);
+            }
+        }
+    }
+
+    fn extend_chain(&mut self, chain: Vec<Record>) {
+        if let Some(f) = self.frames.last_mut() {
+            f.chain.extend(chain);
+        }
+    }
+
+    fn follow_cname(&mut self, target: Name, now: Timestamp) {
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
+        let looped = target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
+        if looped || f.chain.len() > MAX_CNAME_CHAIN {
+            debug!(%target, links = f.chain.len(), "CNAME loop or chain too long");
+            self.end_frame(FrameEnd::Failed("CNAME loop"), now);
+            return;
+        }
+        f.qname = target;
+        f.cut = None;
+    }
+
+    fn follow_referral(&mut self, zone: Name, ns: Vec<Record>, glue: Vec<Record>, now: Timestamp) {
+        self.store_sets(&ns, Trust::Referral, now);
+        self.store_sets(&glue, Trust::Glue, now);
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
+        f.referrals += 1;
+        if f.referrals > MAX_REFERRALS {
+            self.end_frame(FrameEnd::Failed("too many referrals"), now);
+            return;
+        }
+        let cache = &self.cache;
+        let names = ns.iter().filter_map(ns_target).collect();
+        f.cut = Some(ZoneCut::new(zone, names, |n| {
+            let mut addrs: Vec<IpAddr> = glue
+                .iter()
+                .filter(|g| &g.name == n)
+                .filter_map(record_addr)
+                .collect();
+            for a in cached_addrs(cache, n, now) {
+                if !addrs.contains(&a) {
+                    addrs.push(a);
+                }
+            }
+            addrs
+        }));
+    }
+
+    /// Caches records grouped into RRsets.
+    fn store_sets(&self, records: &[Record], trust: Trust, now: Timestamp) {
+        let mut sets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
+        for r in records {
+            sets.entry((r.name.clone(), r.record_type()))
+                .or_default()
+                .push(r.clone());
+        }
+        for (_, set) in sets {
+            self.cache.store_rrset(set, trust, now);
+        }
+    }
+
+    /// Finishes the top frame; returns `Done` if it was the client's.
+    fn end_frame(&mut self, end: FrameEnd, now: Timestamp) -> Option<Action> {
+        let frame = self.frames.pop()?;
+        let key = QuestionKey::new(&frame.original, frame.qtype);
+        let resolution = match end {
+            FrameEnd::Cached(mut res) => {
+                let mut answers = frame.chain.clone();
+                answers.append(&mut res.answers);
+                res.answers = answers;
+                res
+            }
+            FrameEnd::Positive(records) => {
+                let mut answers = frame.chain.clone();
+                answers.extend(records);
+                if !matches!(frame.purpose, Purpose::Priming) {
+                    self.cache.store_positive(key.clone(), answers.clone(), now);
+                }
+                self.cached_or(&key, now, ResponseCode::NoError, answers, Vec::new())
+            }
+            FrameEnd::Negative(kind, soa) => {
+                self.cache
+                    .store_negative(key.clone(), kind, frame.chain.clone(), soa.clone(), now);
+                self.cached_or(
+                    &key,
+                    now,
+                    kind.rcode(),
+                    frame.chain.clone(),
+                    soa.into_iter().collect(),
+                )
+            }
+            FrameEnd::Failed(why) => {
+                debug!(name = %frame.qname, qtype = ?frame.qtype, why, "resolution failed");
+                Resolution::servfail()
+            }
+        };
+        match frame.purpose {
+            Purpose::Client => Some(Action::Done(resolution)),
+            Purpose::Priming => None,
+            Purpose::NsAddress(ns) => {
+                let addrs: Vec<IpAddr> = resolution
+                    .answers
+                    .iter()
+                    .filter(|r| r.record_type() == frame.qtype)
+                    .filter_map(record_addr)
+                    .collect();
+                if addrs.is_empty() && frame.qtype == RecordType::A && !self.policy.no_ipv6 {
+                    // No IPv4 address: the server may be IPv6-only.
+                    self.frames
+                        .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, RecordType::AAAA));
+                    return None;
+                }
+                if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut()) {
+                    cut.add_addresses(&ns, &addrs);
+                }
+                None
+            }
+        }
+    }
+
+    fn cached_or(
+        &self,
+        key: &QuestionKey,
+        now: Timestamp,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+        authorities: Vec<Record>,
+    ) -> Resolution {
+        match self.cache.answer(key, now) {
+            Some(hit) => Resolution::from_cached(&hit, now),
+            None => Resolution {
+                rcode,
+                answers,
+                authorities,
+            },
+        }
+    }
+}
+
+fn kind_name(kind: &ReplyKind) -> &'static str {
+    match kind {
+        ReplyKind::Answer { .. } => "answer",
+        ReplyKind::Cname { .. } => "cname",
+        ReplyKind::Referral { .. } => "referral",
+        ReplyKind::NoData { .. } => "nodata",
+        ReplyKind::NxDomain { .. } => "nxdomain",
+        ReplyKind::Lame(why) => why,
+    }
+}

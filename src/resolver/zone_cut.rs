@@ -1,0 +1,208 @@
+//! Zone cuts: the zone the walker is currently asking, and its servers.
+//!
+//! A cut comes from the cache (the closest enclosing NS set with whatever
+//! addresses are cached for its names), from a referral (NS set plus
+//! in-bailiwick glue), or from the root hints. Server selection lives here
+//! too: each address is tried at most once per cut, in random order so that
+//! load spreads over a zone's servers (issue 4 replaces this with SRTT).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rand::seq::SliceRandom;
+
+use super::address_policy::AddressPolicy;
+use crate::cache::Cache;
+use crate::clock::Timestamp;
+use crate::root_hints::RootHints;
+
+/// One name server of a zone.
+#[derive(Debug, Clone)]
+pub struct NameServer {
+    /// Its NS name.
+    pub name: Name,
+    /// Addresses known for it (glue, cache or a sub-resolution).
+    pub addrs: Vec<IpAddr>,
+    /// Whether an address lookup for it was already started in this walk.
+    pub looked_up: bool,
+}
+
+/// A delegation point: a zone and the servers authoritative for it.
+#[derive(Debug, Clone)]
+pub struct ZoneCut {
+    /// The zone's apex.
+    pub zone: Name,
+    /// Its servers.
+    pub servers: Vec<NameServer>,
+    /// Addresses already queried at this cut.
+    tried: HashSet<IpAddr>,
+    /// NS names resolved for this cut so far (bounded by
+    /// `MAX_NS_LOOKUPS_PER_CUT`).
+    pub ns_lookups: usize,
+}
+
+impl ZoneCut {
+    /// A cut for `zone` with NS names `ns` and addresses from `known`.
+    pub fn new(zone: Name, ns: Vec<Name>, known: impl Fn(&Name) -> Vec<IpAddr>) -> Self {
+        let mut seen = HashSet::new();
+        let mut servers: Vec<NameServer> = ns
+            .into_iter()
+            .filter(|n| seen.insert(n.clone()))
+            .map(|name| NameServer {
+                addrs: known(&name),
+                name,
+                looked_up: false,
+            })
+            .collect();
+        servers.shuffle(&mut rand::rng());
+        Self {
+            zone,
+            servers,
+            tried: HashSet::new(),
+            ns_lookups: 0,
+        }
+    }
+
+    /// The root cut from the hints.
+    pub fn from_hints(hints: &RootHints) -> Self {
+        let ns = hints.servers.iter().map(|(n, _)| n.clone()).collect();
+        Self::new(Name::root(), ns, |n| {
+            hints
+                .servers
+                .iter()
+                .find(|(h, _)| h == n)
+                .map(|(_, a)| a.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The closest enclosing cut of `name` that the cache knows at `now`:
+    /// the nearest ancestor-or-self with a live NS RRset, with cached
+    /// addresses of its NS names. `None` if the cache knows none (not even
+    /// the root's).
+    pub fn closest_cached(cache: &Cache, name: &Name, now: Timestamp) -> Option<Self> {
+        let mut candidate = name.clone();
+        loop {
+            if let Some(ns) = cache.rrset(&candidate, RecordType::NS, now) {
+                let names = ns.records.iter().filter_map(ns_target).collect();
+                return Some(Self::new(candidate, names, |n| cached_addrs(cache, n, now)));
+            }
+            if candidate.is_root() {
+                return None;
+            }
+            candidate = candidate.base_name();
+        }
+    }
+
+    /// Picks an address not yet tried at this cut that `policy` permits,
+    /// at random among the candidates, and marks it tried.
+    pub fn next_address(&mut self, policy: &AddressPolicy) -> Option<IpAddr> {
+        let candidates: Vec<IpAddr> = self
+            .servers
+            .iter()
+            .flat_map(|s| s.addrs.iter().copied())
+            .filter(|ip| policy.permits(*ip) && !self.tried.contains(ip))
+            .collect();
+        let pick = *candidates.get(rand::random_range(0..candidates.len().max(1)))?;
+        self.tried.insert(pick);
+        Some(pick)
+    }
+
+    /// An NS name that has no address yet and was not looked up, marking it
+    /// as looked up.
+    pub fn next_unresolved(&mut self) -> Option<Name> {
+        let ns = self
+            .servers
+            .iter_mut()
+            .find(|s| s.addrs.is_empty() && !s.looked_up)?;
+        ns.looked_up = true;
+        Some(ns.name.clone())
+    }
+
+    /// Adds addresses learnt for the NS name `ns`.
+    pub fn add_addresses(&mut self, ns: &Name, addrs: &[IpAddr]) {
+        if let Some(s) = self.servers.iter_mut().find(|s| &s.name == ns) {
+            for a in addrs {
+                if !s.addrs.contains(a) {
+                    s.addrs.push(*a);
+                }
+            }
+        }
+    }
+}
+
+/// The target of an NS record.
+pub fn ns_target(r: &Record) -> Option<Name> {
+    match &r.data {
+        RData::NS(ns) => Some(ns.0.clone()),
+        _ => None,
+    }
+}
+
+/// The address in an A or AAAA record.
+pub fn record_addr(r: &Record) -> Option<IpAddr> {
+    match &r.data {
+        RData::A(a) => Some(a.0.into()),
+        RData::AAAA(a) => Some(a.0.into()),
+        _ => None,
+    }
+}
+
+/// Live cached A and AAAA addresses of `name`.
+pub fn cached_addrs(cache: &Cache, name: &Name, now: Timestamp) -> Vec<IpAddr> {
+    [RecordType::A, RecordType::AAAA]
+        .into_iter()
+        .filter_map(|t| cache.rrset(name, t, now))
+        .flat_map(|set| set.records.iter().filter_map(record_addr).collect::<Vec<_>>())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{Trust, TtlPolicy};
+    use hickory_proto::rr::rdata::{A, NS};
+    use std::time::Duration;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn closest_cut_is_the_nearest_cached_ancestor_with_addresses() {
+        let cache = Cache::new(
+            100,
+            TtlPolicy::new(Duration::ZERO, Duration::from_secs(3600), Duration::from_secs(60)),
+        );
+        let ns = |owner: &str, t: &str| {
+            Record::from_rdata(name(owner), 300, RData::NS(NS(name(t))))
+        };
+        cache.store_rrset(vec![ns("test.", "ns.test.")], Trust::Referral, 10);
+        cache.store_rrset(vec![ns("example.test.", "ns1.example.test.")], Trust::Referral, 10);
+        cache.store_rrset(
+            vec![Record::from_rdata(name("ns1.example.test."), 300, RData::A(A([192, 0, 2, 7].into())))],
+            Trust::Glue,
+            10,
+        );
+        let mut cut = ZoneCut::closest_cached(&cache, &name("a.b.www.example.test."), 20).unwrap();
+        assert_eq!(cut.zone, name("example.test."));
+        let policy = AddressPolicy::default();
+        assert_eq!(cut.next_address(&policy), Some("192.0.2.7".parse().unwrap()));
+        // Each address is tried once per cut.
+        assert_eq!(cut.next_address(&policy), None);
+        // After the NS set expires, the cut moves up.
+        assert!(ZoneCut::closest_cached(&cache, &name("www.example.test."), 400).is_none());
+        assert!(ZoneCut::closest_cached(&cache, &name("other."), 20).is_none());
+    }
+
+    #[test]
+    fn unresolved_ns_names_are_handed_out_once() {
+        let mut cut = ZoneCut::new(name("x."), vec![name("a.y."), name("b.y."), name("a.y.")], |_| vec![]);
+        assert_eq!(cut.servers.len(), 2);
+        let first = cut.next_unresolved().unwrap();
+        let second = cut.next_unresolved().unwrap();
+        assert_ne!(first, second);
+        assert!(cut.next_unresolved().is_none());
+    }
+}

@@ -1,0 +1,150 @@
+//! The stub-facing side: UDP and TCP listeners.
+//!
+//! One query's path: a listener ([`udp`], [`tcp`]) reads it, the
+//! [`Handler`] checks it ([`request`]) and answers from the cache or hands a
+//! miss to the resolver, and [`response`] encodes the answer within the
+//! client's size limit. [`bind`] opens every socket before anything is
+//! served (so a port in use is reported at start); [`run`] serves until the
+//! shutdown future completes, then stops accepting and lets in-flight
+//! answers finish for a bounded time.
+
+pub mod handler;
+pub mod request;
+pub mod response;
+pub mod tcp;
+pub mod udp;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{info, warn};
+
+pub use handler::Handler;
+pub use tcp::TcpLimits;
+
+use crate::resolver::Resolver;
+use crate::upstream::Upstream;
+
+/// A listen address that could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({proto}): {reason}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// "udp" or "tcp".
+    pub proto: &'static str,
+    /// The OS error, e.g. "address already in use".
+    pub reason: String,
+    /// The OS error kind.
+    pub kind: io::ErrorKind,
+}
+
+/// The bound sockets.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    /// UDP sockets.
+    pub udp: Vec<UdpSocket>,
+    /// TCP listeners.
+    pub tcp: Vec<TcpListener>,
+}
+
+impl Sockets {
+    /// The local addresses of the UDP sockets (useful with port 0).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+}
+
+/// Binds UDP and TCP on every address.
+pub async fn bind(addrs: &[SocketAddr]) -> Result<Sockets, BindError> {
+    let mut sockets = Sockets::default();
+    for &addr in addrs {
+        let err = |proto, e: io::Error| BindError {
+            addr,
+            proto,
+            reason: describe(&e),
+            kind: e.kind(),
+        };
+        let udp = UdpSocket::bind(addr).await.map_err(|e| err("udp", e))?;
+        // The same port for TCP, even when the caller asked for port 0.
+        let tcp_addr = udp.local_addr().map_err(|e| err("udp", e))?;
+        let tcp = TcpListener::bind(tcp_addr)
+            .await
+            .map_err(|e| err("tcp", e))?;
+        sockets.udp.push(udp);
+        sockets.tcp.push(tcp);
+    }
+    Ok(sockets)
+}
+
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => "address already in use".to_string(),
+        io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)".to_string()
+        }
+        io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Serves `sockets` with `resolver` until `shutdown` completes; then stops
+/// accepting and waits at most `drain` for in-flight answers.
+pub async fn run<U: Upstream>(
+    sockets: Sockets,
+    resolver: Arc<Resolver<U>>,
+    limits: TcpLimits,
+    drain: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let handler = Handler::new(resolver);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let mut listeners = tokio::task::JoinSet::new();
+    for socket in sockets.udp {
+        if let Ok(addr) = socket.local_addr() {
+            info!(%addr, "listening on udp");
+        }
+        listeners.spawn(udp::serve(
+            socket,
+            handler.clone(),
+            stop_rx.clone(),
+            done_tx.clone(),
+        ));
+    }
+    for listener in sockets.tcp {
+        if let Ok(addr) = listener.local_addr() {
+            info!(%addr, "listening on tcp");
+        }
+        listeners.spawn(tcp::serve(
+            listener,
+            handler.clone(),
+            connections.clone(),
+            limits.idle_timeout,
+            stop_rx.clone(),
+            done_tx.clone(),
+        ));
+    }
+    drop(done_tx);
+    shutdown.await;
+    info!("shutting down: no new queries; finishing those in flight");
+    let _ = stop_tx.send(true);
+    while listeners.join_next().await.is_some() {}
+    // Every in-flight task holds a sender; recv() returns None once all
+    // have finished.
+    if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+        warn!(?drain, "in-flight queries still running at shutdown; abandoning them");
+    }
+}
+
+/// Completes once the shutdown flag is set (or its sender is gone).
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    // The guard wait_for returns is dropped here, before any other await.
+    let _ = flag.wait_for(|s| *s).await.map(|_| ());
+}

@@ -1,0 +1,229 @@
+//! Building the response a stub gets, and truncating it to the client's
+//! limit.
+//!
+//! Every response: the request's ID, its question echoed byte for byte
+//! (case included), QR=1, RA=1, RD and CD copied, AA=0 (a recursive
+//! resolver is never authoritative), and an OPT advertising 1232 bytes when
+//! the request had one (RFC 6891 §6.1.1, §7: not otherwise).
+//!
+//! Truncation (RFC 2181 §9, RFC 1035 §4.2.1): over UDP a response larger than
+//! the client's limit (512 without EDNS; the EDNS size, at least 512 and at
+//! most 1232, with it) carries only the whole RRsets that fit, answer section
+//! first, and TC=1; over TCP everything is sent.
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::Record;
+
+/// UDP payload size we advertise and the largest UDP response we send:
+/// avoids IP fragmentation on paths with an MTU of 1280 (DNS Flag Day 2020).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+/// The UDP limit of a client without EDNS (RFC 1035 §2.3.4), also the floor
+/// of any EDNS size (RFC 6891 §6.2.5).
+pub const MIN_UDP_PAYLOAD: u16 = 512;
+/// Largest message over TCP (the 2-byte length prefix, RFC 1035 §4.2.2).
+pub const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
+
+/// The client's EDNS, as far as the response cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEdns {
+    /// Its advertised UDP payload size.
+    pub payload: u16,
+    /// Its DO bit (RFC 3225), copied back.
+    pub dnssec_ok: bool,
+}
+
+/// Everything from a request that its response must echo.
+#[derive(Debug, Clone)]
+pub struct ReplyTo {
+    /// Message ID.
+    pub id: u16,
+    /// Opcode, echoed.
+    pub op_code: OpCode,
+    /// RD, copied.
+    pub recursion_desired: bool,
+    /// CD, copied.
+    pub checking_disabled: bool,
+    /// The question exactly as asked.
+    pub query: Query,
+    /// Whether there is a question to echo (not for unparsable requests).
+    pub has_query: bool,
+    /// The request's EDNS, if it had an OPT.
+    pub edns: Option<ClientEdns>,
+}
+
+/// The transport a response leaves by: it decides the size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Datagram: limited by the client's payload size.
+    Udp,
+    /// Stream: up to 65535 bytes.
+    Tcp,
+}
+
+impl ReplyTo {
+    /// The largest response this client accepts over `transport`.
+    pub fn limit(&self, transport: Transport) -> usize {
+        match transport {
+            Transport::Tcp => MAX_TCP_MESSAGE,
+            Transport::Udp => usize::from(match self.edns {
+                None => MIN_UDP_PAYLOAD,
+                Some(e) => e.payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD),
+            }),
+        }
+    }
+
+    fn skeleton(&self, rcode: ResponseCode) -> Message {
+        let mut m = Message::new(self.id, MessageType::Response, self.op_code);
+        m.metadata.recursion_desired = self.recursion_desired;
+        m.metadata.checking_disabled = self.checking_disabled;
+        m.metadata.recursion_available = true;
+        m.metadata.authoritative = false;
+        m.metadata.response_code = rcode;
+        if self.has_query {
+            m.add_query(self.query.clone());
+        }
+        // BADVERS needs an OPT to carry the rcode's upper bits, whether or
+        // not the request's OPT was readable.
+        if self.edns.is_some() || rcode.high() > 0 {
+            let mut e = Edns::new();
+            e.set_max_payload(MAX_UDP_PAYLOAD);
+            e.set_version(0);
+            e.set_dnssec_ok(self.edns.is_some_and(|c| c.dnssec_ok));
+            m.set_edns(e);
+        }
+        m
+    }
+}
+
+/// Encodes an error response (no records).
+pub fn encode_error(to: &ReplyTo, rcode: ResponseCode) -> Option<Vec<u8>> {
+    to.skeleton(rcode).to_vec().ok()
+}
+
+/// Encodes a response with `answers` and `authorities`, truncated to what
+/// `transport` allows. `None` only if hickory cannot encode the records.
+pub fn encode_answer(
+    to: &ReplyTo,
+    rcode: ResponseCode,
+    answers: &[Record],
+    authorities: &[Record],
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    let limit = to.limit(transport);
+    let mut full = to.skeleton(rcode);
+    full.answers = answers.to_vec();
+    full.authorities = authorities.to_vec();
+    let bytes = full.to_vec().ok()?;
+    if bytes.len() <= limit {
+        return Some(bytes);
+    }
+    truncate(to, rcode, answers, authorities, limit)
+}
+
+/// The largest prefix of whole RRsets (answer, then authority) that fits in
+/// `limit`, with TC=1.
+fn truncate(
+    to: &ReplyTo,
+    rcode: ResponseCode,
+    answers: &[Record],
+    authorities: &[Record],
+    limit: usize,
+) -> Option<Vec<u8>> {
+    let mut msg = to.skeleton(rcode);
+    msg.metadata.truncation = true;
+    let mut best = msg.to_vec().ok()?;
+    for (in_answer, set) in rrsets(answers)
+        .map(|s| (true, s))
+        .chain(rrsets(authorities).map(|s| (false, s)))
+    {
+        let section = if in_answer {
+            &mut msg.answers
+        } else {
+            &mut msg.authorities
+        };
+        section.extend_from_slice(set);
+        match msg.to_vec() {
+            Ok(bytes) if bytes.len() <= limit => best = bytes,
+            _ => break,
+        }
+    }
+    Some(best)
+}
+
+/// Splits a section into runs of records with the same owner and type.
+fn rrsets(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+    records.chunk_by(|a, b| a.name == b.name && a.record_type() == b.record_type())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, CNAME};
+    use hickory_proto::rr::{Name, RData, RecordType};
+
+    fn to(edns: Option<u16>) -> ReplyTo {
+        ReplyTo {
+            id: 7,
+            op_code: OpCode::Query,
+            recursion_desired: true,
+            checking_disabled: false,
+            query: Query::query(Name::from_ascii("Big.Example.").unwrap(), RecordType::A),
+            has_query: true,
+            edns: edns.map(|payload| ClientEdns {
+                payload,
+                dnssec_ok: false,
+            }),
+        }
+    }
+
+    fn big_set(n: u8) -> Vec<Record> {
+        let name = Name::from_ascii("big.example.").unwrap();
+        let mut v = vec![Record::from_rdata(
+            name.clone(),
+            60,
+            RData::CNAME(CNAME(Name::from_ascii("big2.example.").unwrap())),
+        )];
+        let target = Name::from_ascii("big2.example.").unwrap();
+        v.extend((0..n).map(|i| Record::from_rdata(target.clone(), 60, RData::A(A([192, 0, 2, i].into())))));
+        v
+    }
+
+    #[test]
+    fn flags_and_question_are_echoed() {
+        let b = encode_answer(&to(None), ResponseCode::NoError, &big_set(1), &[], Transport::Udp).unwrap();
+        let m = Message::from_vec(&b).unwrap();
+        assert_eq!(m.metadata.id, 7);
+        assert!(m.metadata.recursion_available && m.metadata.recursion_desired);
+        assert!(!m.metadata.authoritative && !m.metadata.truncation);
+        assert_eq!(m.queries[0].name().to_ascii(), "Big.Example.");
+        assert!(m.edns.is_none(), "no OPT unless the query had one");
+    }
+
+    #[test]
+    fn oversized_udp_answer_keeps_only_whole_rrsets_and_sets_tc() {
+        let records = big_set(60);
+        let b = encode_answer(&to(None), ResponseCode::NoError, &records, &[], Transport::Udp).unwrap();
+        assert!(b.len() <= 512);
+        let m = Message::from_vec(&b).unwrap();
+        assert!(m.metadata.truncation);
+        // The CNAME fits, the 60-record A set does not: it is left out whole.
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].record_type(), RecordType::CNAME);
+
+        let b = encode_answer(&to(Some(4096)), ResponseCode::NoError, &records, &[], Transport::Udp).unwrap();
+        assert!(b.len() <= usize::from(MAX_UDP_PAYLOAD), "EDNS size is capped at 1232");
+        let m = Message::from_vec(&b).unwrap();
+        assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(MAX_UDP_PAYLOAD));
+
+        let b = encode_answer(&to(None), ResponseCode::NoError, &records, &[], Transport::Tcp).unwrap();
+        let m = Message::from_vec(&b).unwrap();
+        assert!(!m.metadata.truncation);
+        assert_eq!(m.answers.len(), 61);
+    }
+
+    #[test]
+    fn edns_payload_below_512_counts_as_512() {
+        assert_eq!(to(Some(100)).limit(Transport::Udp), 512);
+        assert_eq!(to(Some(1400)).limit(Transport::Udp), 1232);
+    }
+}

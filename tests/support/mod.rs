@@ -1,0 +1,11 @@
+//! Shared test support: loopback DNS clients, a test authority, NSD trees, the
+//! rootward process and the simulated network behind the upstream seam.
+//! Every integration test file includes this with `mod support;`; not every
+//! file uses every helper.
+#![allow(dead_code)]
+
+pub mod authority;
+pub mod authority_server;
+pub mod client;
+pub mod nsd;
+pub mod process;

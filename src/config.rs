@@ -259,12 +259,12 @@ impl Config {
         } else {
             d.outgoing_address
         };
-        let duration = |flag: Option<Duration>, value: Option<toml::Value>, key, default| {
-            match (flag, value) {
-                (Some(v), _) => Ok(v),
-                (None, Some(v)) => duration_from_toml(key, &v),
-                (None, None) => Ok(default),
-            }
+        let duration = |flag: Option<Duration>, value: Option<toml::Value>, key, default| match (
+            flag, value,
+        ) {
+            (Some(v), _) => Ok(v),
+            (None, Some(v)) => duration_from_toml(key, &v),
+            (None, None) => Ok(default),
         };
         let log_level = match (cli.log_level, file.log_level) {
             (Some(l), _) => l,
@@ -366,7 +366,11 @@ impl Config {
         let v4 = self.outgoing_address.iter().filter(|a| a.is_ipv4()).count();
         let v6 = self.outgoing_address.len() - v4;
         if v4 > 1 || v6 > 1 {
-            let list: Vec<String> = self.outgoing_address.iter().map(|a| a.to_string()).collect();
+            let list: Vec<String> = self
+                .outgoing_address
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
             return Err(invalid(
                 "outgoing-address",
                 &list.join(","),

@@ -106,7 +106,12 @@ impl Cache {
     }
 
     /// The live RRset `name`/`rtype` at `now`, if any.
-    pub fn rrset(&self, name: &Name, rtype: RecordType, now: Timestamp) -> Option<Arc<CachedRrset>> {
+    pub fn rrset(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        now: Timestamp,
+    ) -> Option<Arc<CachedRrset>> {
         self.rrsets
             .get(&RrsetKey::new(name, rtype))
             .filter(|r| r.remaining(now) > 0)
@@ -252,7 +257,11 @@ mod tests {
     #[test]
     fn rrset_expires_by_its_own_ttl() {
         let c = cache();
-        assert!(c.store_rrset(vec![ns("example.", "a.example.", 100)], Trust::Referral, 1000));
+        assert!(c.store_rrset(
+            vec![ns("example.", "a.example.", 100)],
+            Trust::Referral,
+            1000
+        ));
         let r = c.rrset(&name("EXAMPLE."), RecordType::NS, 1040).unwrap();
         assert_eq!(r.remaining(1040), 60);
         assert_eq!(r.records_at(1040)[0].ttl, 60);
@@ -262,12 +271,20 @@ mod tests {
     #[test]
     fn referral_never_overwrites_authoritative_data() {
         let c = cache();
-        assert!(c.store_rrset(vec![ns("example.", "a.example.", 300)], Trust::AuthAnswer, 1000));
+        assert!(c.store_rrset(
+            vec![ns("example.", "a.example.", 300)],
+            Trust::AuthAnswer,
+            1000
+        ));
         assert!(!c.store_rrset(vec![ns("example.", "evil.", 300)], Trust::Referral, 1001));
         let r = c.rrset(&name("example."), RecordType::NS, 1002).unwrap();
         assert_eq!(r.records[0].data, RData::NS(NS(name("a.example."))));
         // Once the authoritative set has expired, the lower rank may be stored.
-        assert!(c.store_rrset(vec![ns("example.", "b.example.", 300)], Trust::Referral, 1400));
+        assert!(c.store_rrset(
+            vec![ns("example.", "b.example.", 300)],
+            Trust::Referral,
+            1400
+        ));
     }
 
     #[test]
@@ -284,7 +301,14 @@ mod tests {
 
     #[test]
     fn zero_ttl_is_not_cached_without_a_floor() {
-        let c = Cache::new(100, TtlPolicy::new(Duration::ZERO, Duration::from_secs(60), Duration::from_secs(60)));
+        let c = Cache::new(
+            100,
+            TtlPolicy::new(
+                Duration::ZERO,
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+            ),
+        );
         let a = Record::from_rdata(name("x."), 0, RData::A(A(Ipv4Addr::LOCALHOST)));
         let key = QuestionKey::new(&name("x."), RecordType::A);
         c.store_positive(key.clone(), vec![a], 1);

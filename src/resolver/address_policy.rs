@@ -52,7 +52,17 @@ mod tests {
     #[test]
     fn loopback_and_link_local_are_refused_by_default() {
         let p = AddressPolicy::default();
-        for bad in ["127.0.0.1", "::1", "0.0.0.0", "::", "169.254.1.1", "fe80::1", "224.0.0.1", "255.255.255.255", "::ffff:127.0.0.1"] {
+        for bad in [
+            "127.0.0.1",
+            "::1",
+            "0.0.0.0",
+            "::",
+            "169.254.1.1",
+            "fe80::1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!p.permits(ip(bad)), "{bad}");
         }
         assert!(p.permits(ip("192.0.2.1")));
@@ -61,7 +71,11 @@ mod tests {
 
     #[test]
     fn loopback_allowed_only_when_asked_and_families_can_be_turned_off() {
-        let p = AddressPolicy { allow_loopback: true, no_ipv6: true, ..Default::default() };
+        let p = AddressPolicy {
+            allow_loopback: true,
+            no_ipv6: true,
+            ..Default::default()
+        };
         assert!(p.permits(ip("127.53.0.2")));
         assert!(!p.permits(ip("::1")));
         assert!(!p.permits(ip("2001:db8::1")));

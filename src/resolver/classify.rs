@@ -72,7 +72,11 @@ pub fn classify(reply: &Message, zone: &Name, qname: &Name, qtype: RecordType) -
     if rcode == ResponseCode::NXDomain {
         return ReplyKind::NxDomain { chain, soa };
     }
-    if !chain.is_empty() && !zone.zone_of(&last) {
+    let looped = chain.iter().any(|r| r.name == last);
+    if !chain.is_empty() && (looped || !zone.zone_of(&last)) {
+        // A chain that leaves the zone is chased from the target's own cut;
+        // one that comes back on itself is handed to the walker, whose loop
+        // check ends it.
         return ReplyKind::Cname {
             chain,
             target: last,
@@ -119,7 +123,11 @@ pub fn classify(reply: &Message, zone: &Name, qname: &Name, qtype: RecordType) -
 
 /// Splits an answer section (already reduced to the chain by scrubbing) into
 /// CNAME links and final records, and the name the chain ends at.
-fn split_chain(answers: &[Record], qname: &Name, qtype: RecordType) -> (Vec<Record>, Vec<Record>, Name) {
+fn split_chain(
+    answers: &[Record],
+    qname: &Name,
+    qtype: RecordType,
+) -> (Vec<Record>, Vec<Record>, Name) {
     let mut chain = Vec::new();
     let mut records = Vec::new();
     let mut last = qname.clone();
@@ -145,7 +153,11 @@ mod tests {
         Name::from_ascii(s).unwrap()
     }
     fn soa(zone: &str) -> Record {
-        Record::from_rdata(n(zone), 300, RData::SOA(SOA::new(n(zone), n(zone), 1, 1, 1, 1, 60)))
+        Record::from_rdata(
+            n(zone),
+            300,
+            RData::SOA(SOA::new(n(zone), n(zone), 1, 1, 1, 1, 60)),
+        )
     }
     fn msg(aa: bool, rcode: ResponseCode) -> Message {
         let mut m = Message::new(1, MessageType::Response, OpCode::Query);
@@ -159,33 +171,71 @@ mod tests {
         let zone = n("example.");
         let q = n("www.example.");
         let mut m = msg(true, ResponseCode::NoError);
-        m.answers = vec![Record::from_rdata(q.clone(), 60, RData::A(A([1, 2, 3, 4].into())))];
-        assert!(matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Answer { .. }));
+        m.answers = vec![Record::from_rdata(
+            q.clone(),
+            60,
+            RData::A(A([1, 2, 3, 4].into())),
+        )];
+        assert!(matches!(
+            classify(&m, &zone, &q, RecordType::A),
+            ReplyKind::Answer { .. }
+        ));
 
         let mut m = msg(true, ResponseCode::NXDomain);
         m.authorities = vec![soa("example.")];
         assert_eq!(
             classify(&m, &zone, &q, RecordType::A),
-            ReplyKind::NxDomain { chain: vec![], soa: Some(soa("example.")) }
+            ReplyKind::NxDomain {
+                chain: vec![],
+                soa: Some(soa("example."))
+            }
         );
 
         let mut m = msg(true, ResponseCode::NoError);
         m.authorities = vec![soa("example.")];
-        assert!(matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::NoData { soa: Some(_), .. }));
+        assert!(matches!(
+            classify(&m, &zone, &q, RecordType::A),
+            ReplyKind::NoData { soa: Some(_), .. }
+        ));
 
         let mut m = msg(false, ResponseCode::NoError);
-        m.authorities = vec![Record::from_rdata(n("www.example."), 60, RData::NS(NS(n("ns.www.example."))))];
-        assert!(matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Referral { zone, .. } if zone == n("www.example.")));
+        m.authorities = vec![Record::from_rdata(
+            n("www.example."),
+            60,
+            RData::NS(NS(n("ns.www.example."))),
+        )];
+        assert!(
+            matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Referral { zone, .. } if zone == n("www.example."))
+        );
 
         let mut m = msg(false, ResponseCode::NoError);
-        m.authorities = vec![Record::from_rdata(zone.clone(), 60, RData::NS(NS(n("ns.example."))))];
-        assert!(matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Lame(_)), "sideways referral is lame");
+        m.authorities = vec![Record::from_rdata(
+            zone.clone(),
+            60,
+            RData::NS(NS(n("ns.example."))),
+        )];
+        assert!(
+            matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Lame(_)),
+            "sideways referral is lame"
+        );
 
         let mut m = msg(true, ResponseCode::NoError);
-        m.answers = vec![Record::from_rdata(q.clone(), 60, RData::CNAME(CNAME(n("x.other."))))];
-        assert!(matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Cname { target, .. } if target == n("x.other.")));
+        m.answers = vec![Record::from_rdata(
+            q.clone(),
+            60,
+            RData::CNAME(CNAME(n("x.other."))),
+        )];
+        assert!(
+            matches!(classify(&m, &zone, &q, RecordType::A), ReplyKind::Cname { target, .. } if target == n("x.other."))
+        );
 
-        assert!(matches!(classify(&msg(true, ResponseCode::Refused), &zone, &q, RecordType::A), ReplyKind::Lame(_)));
-        assert!(matches!(classify(&msg(false, ResponseCode::NoError), &zone, &q, RecordType::A), ReplyKind::Lame(_)));
+        assert!(matches!(
+            classify(&msg(true, ResponseCode::Refused), &zone, &q, RecordType::A),
+            ReplyKind::Lame(_)
+        ));
+        assert!(matches!(
+            classify(&msg(false, ResponseCode::NoError), &zone, &q, RecordType::A),
+            ReplyKind::Lame(_)
+        ));
     }
 }

@@ -121,9 +121,17 @@ mod tests {
     #[test]
     fn out_of_zone_answer_records_are_dropped() {
         let mut m = reply();
-        m.answers = vec![a("www.evil.test.", [1, 1, 1, 1]), a("www.victim.test.", [6, 6, 6, 6])];
+        m.answers = vec![
+            a("www.evil.test.", [1, 1, 1, 1]),
+            a("www.victim.test.", [6, 6, 6, 6]),
+        ];
         m.additionals = vec![a("www.victim.test.", [6, 6, 6, 6])];
-        let dropped = scrub(&mut m, &n("evil.test."), &n("www.evil.test."), RecordType::A);
+        let dropped = scrub(
+            &mut m,
+            &n("evil.test."),
+            &n("www.evil.test."),
+            RecordType::A,
+        );
         assert_eq!(dropped, 2);
         assert_eq!(m.answers, vec![a("www.evil.test.", [1, 1, 1, 1])]);
         assert!(m.additionals.is_empty());
@@ -139,20 +147,34 @@ mod tests {
             a("unrelated.example.", [1, 2, 3, 4]),
         ];
         scrub(&mut m, &n("example."), &n("a.example."), RecordType::A);
-        assert_eq!(m.answers, vec![cname("a.example.", "b.example."), cname("b.example.", "c.other.")]);
+        assert_eq!(
+            m.answers,
+            vec![
+                cname("a.example.", "b.example."),
+                cname("b.example.", "c.other.")
+            ]
+        );
     }
 
     #[test]
     fn referral_keeps_ns_and_only_glue_inside_the_delegated_zone() {
         let mut m = reply();
-        m.authorities = vec![ns("example.test.", "ns1.example.test."), ns("example.test.", "ns.other.test."), ns("victim.test.", "ns.evil.")];
+        m.authorities = vec![
+            ns("example.test.", "ns1.example.test."),
+            ns("example.test.", "ns.other.test."),
+            ns("victim.test.", "ns.evil."),
+        ];
         m.additionals = vec![
             a("ns1.example.test.", [192, 0, 2, 1]),
             a("ns.other.test.", [6, 6, 6, 6]),
             a("www.victim.test.", [6, 6, 6, 6]),
         ];
         scrub(&mut m, &n("test."), &n("www.example.test."), RecordType::A);
-        assert_eq!(m.authorities.len(), 2, "NS for a name that is not an ancestor of the question is dropped");
+        assert_eq!(
+            m.authorities.len(),
+            2,
+            "NS for a name that is not an ancestor of the question is dropped"
+        );
         assert_eq!(m.additionals, vec![a("ns1.example.test.", [192, 0, 2, 1])]);
     }
 
@@ -160,14 +182,22 @@ mod tests {
     fn ns_above_the_servers_zone_is_dropped() {
         let mut m = reply();
         m.authorities = vec![ns(".", "a.root.")];
-        scrub(&mut m, &n("example.test."), &n("www.example.test."), RecordType::A);
+        scrub(
+            &mut m,
+            &n("example.test."),
+            &n("www.example.test."),
+            RecordType::A,
+        );
         assert!(m.authorities.is_empty());
     }
 
     #[test]
     fn cname_loop_inside_a_reply_terminates() {
         let mut m = reply();
-        m.answers = vec![cname("a.example.", "b.example."), cname("b.example.", "a.example.")];
+        m.answers = vec![
+            cname("a.example.", "b.example."),
+            cname("b.example.", "a.example."),
+        ];
         scrub(&mut m, &n("example."), &n("a.example."), RecordType::A);
         assert_eq!(m.answers.len(), 2);
     }

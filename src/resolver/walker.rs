@@ -104,6 +104,8 @@ pub struct Walker {
     sent: usize,
     outstanding: Option<Outbound>,
     priming_tried: bool,
+    /// The client's resolution, once its frame has ended.
+    finished: Option<Resolution>,
 }
 
 /// How a frame ended.
@@ -132,6 +134,7 @@ impl Walker {
             sent: 0,
             outstanding: None,
             priming_tried: false,
+            finished: None,
         }
     }
 
@@ -154,15 +157,21 @@ impl Walker {
     }
 
     fn advance(&mut self, now: Timestamp) -> Option<Action> {
+        if let Some(done) = self.finished.take() {
+            return Some(Action::Done(done));
+        }
         let depth = self.frames.len();
-        let frame = self.frames.last_mut()?;
+        let Some(frame) = self.frames.last_mut() else {
+            return Some(Action::Done(Resolution::servfail()));
+        };
         if frame.cut.is_none() {
             let key = QuestionKey::new(&frame.qname, frame.qtype);
             if !matches!(frame.purpose, Purpose::Priming)
                 && let Some(hit) = self.cache.answer(&key, now)
             {
                 let res = Resolution::from_cached(&hit, now);
-                return self.end_frame(FrameEnd::Cached(res), now);
+                self.end_frame(FrameEnd::Cached(res), now);
+                return None;
             }
             match ZoneCut::closest_cached(&self.cache, &frame.qname, now) {
                 Some(cut) => frame.cut = Some(cut),
@@ -179,7 +188,8 @@ impl Walker {
         if self.sent >= MAX_UPSTREAM_QUERIES {
             debug!(sent = self.sent, "upstream query budget exhausted");
             self.frames.truncate(1);
-            return self.end_frame(FrameEnd::Failed("query budget"), now);
+            self.end_frame(FrameEnd::Failed("query budget"), now);
+            return None;
         }
         let cut = frame.cut.as_mut()?;
         if let Some(ip) = cut.next_address(&self.policy) {
@@ -216,7 +226,8 @@ impl Walker {
                 return None;
             }
         }
-        self.end_frame(FrameEnd::Failed("no usable server"), now)
+        self.end_frame(FrameEnd::Failed("no usable server"), now);
+        None
     }
 
     fn first_address_type(&self) -> Option<RecordType> {
@@ -252,7 +263,11 @@ impl Walker {
         let aa = reply.metadata.authoritative;
         let kind = classify(&reply, &out.zone, &qname, qtype);
         debug!(server = %out.server, zone = %out.zone, %qname, ?qtype, kind = kind_name(&kind), "reply");
-        let answer_trust = if aa { Trust::AuthAnswer } else { Trust::AuthAuthority };
+        let answer_trust = if aa {
+            Trust::AuthAnswer
+        } else {
+            Trust::AuthAuthority
+        };
         match kind {
             ReplyKind::Lame(_) => {}
             ReplyKind::Answer { chain, records } => {
@@ -293,7 +308,8 @@ impl Walker {
         let Some(f) = self.frames.last_mut() else {
             return;
         };
-        let looped = target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
+        let looped =
+            target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
         if looped || f.chain.len() > MAX_CNAME_CHAIN {
             debug!(%target, links = f.chain.len(), "CNAME loop or chain too long");
             self.end_frame(FrameEnd::Failed("CNAME loop"), now);
@@ -344,9 +360,12 @@ impl Walker {
         }
     }
 
-    /// Finishes the top frame; returns `Done` if it was the client's.
-    fn end_frame(&mut self, end: FrameEnd, now: Timestamp) -> Option<Action> {
-        let frame = self.frames.pop()?;
+    /// Finishes the top frame: the client's becomes the walk's result; a
+    /// sub-resolution feeds the frame below it.
+    fn end_frame(&mut self, end: FrameEnd, now: Timestamp) {
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
         let key = QuestionKey::new(&frame.original, frame.qtype);
         let resolution = match end {
             FrameEnd::Cached(mut res) => {
@@ -380,8 +399,8 @@ impl Walker {
             }
         };
         match frame.purpose {
-            Purpose::Client => Some(Action::Done(resolution)),
-            Purpose::Priming => None,
+            Purpose::Client => self.finished = Some(resolution),
+            Purpose::Priming => {}
             Purpose::NsAddress(ns) => {
                 let addrs: Vec<IpAddr> = resolution
                     .answers
@@ -389,16 +408,24 @@ impl Walker {
                     .filter(|r| r.record_type() == frame.qtype)
                     .filter_map(record_addr)
                     .collect();
-                if addrs.is_empty() && frame.qtype == RecordType::A && !self.policy.no_ipv6 {
-                    // No IPv4 address: the server may be IPv6-only.
-                    self.frames
-                        .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, RecordType::AAAA));
-                    return None;
+                if addrs.is_empty()
+                    && resolution.rcode == ResponseCode::NoError
+                    && frame.qtype == RecordType::A
+                    && !self.policy.no_ipv6
+                {
+                    // The name exists without an IPv4 address: it may be an
+                    // IPv6-only server. (After NXDOMAIN or SERVFAIL, AAAA
+                    // would fail the same way.)
+                    self.frames.push(Frame::new(
+                        Purpose::NsAddress(ns.clone()),
+                        ns,
+                        RecordType::AAAA,
+                    ));
+                    return;
                 }
                 if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut()) {
                     cut.add_addresses(&ns, &addrs);
                 }
-                None
             }
         }
     }

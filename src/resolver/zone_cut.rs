@@ -154,7 +154,12 @@ pub fn cached_addrs(cache: &Cache, name: &Name, now: Timestamp) -> Vec<IpAddr> {
     [RecordType::A, RecordType::AAAA]
         .into_iter()
         .filter_map(|t| cache.rrset(name, t, now))
-        .flat_map(|set| set.records.iter().filter_map(record_addr).collect::<Vec<_>>())
+        .flat_map(|set| {
+            set.records
+                .iter()
+                .filter_map(record_addr)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -173,22 +178,36 @@ mod tests {
     fn closest_cut_is_the_nearest_cached_ancestor_with_addresses() {
         let cache = Cache::new(
             100,
-            TtlPolicy::new(Duration::ZERO, Duration::from_secs(3600), Duration::from_secs(60)),
+            TtlPolicy::new(
+                Duration::ZERO,
+                Duration::from_secs(3600),
+                Duration::from_secs(60),
+            ),
         );
-        let ns = |owner: &str, t: &str| {
-            Record::from_rdata(name(owner), 300, RData::NS(NS(name(t))))
-        };
+        let ns =
+            |owner: &str, t: &str| Record::from_rdata(name(owner), 300, RData::NS(NS(name(t))));
         cache.store_rrset(vec![ns("test.", "ns.test.")], Trust::Referral, 10);
-        cache.store_rrset(vec![ns("example.test.", "ns1.example.test.")], Trust::Referral, 10);
         cache.store_rrset(
-            vec![Record::from_rdata(name("ns1.example.test."), 300, RData::A(A([192, 0, 2, 7].into())))],
+            vec![ns("example.test.", "ns1.example.test.")],
+            Trust::Referral,
+            10,
+        );
+        cache.store_rrset(
+            vec![Record::from_rdata(
+                name("ns1.example.test."),
+                300,
+                RData::A(A([192, 0, 2, 7].into())),
+            )],
             Trust::Glue,
             10,
         );
         let mut cut = ZoneCut::closest_cached(&cache, &name("a.b.www.example.test."), 20).unwrap();
         assert_eq!(cut.zone, name("example.test."));
         let policy = AddressPolicy::default();
-        assert_eq!(cut.next_address(&policy), Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            cut.next_address(&policy),
+            Some("192.0.2.7".parse().unwrap())
+        );
         // Each address is tried once per cut.
         assert_eq!(cut.next_address(&policy), None);
         // After the NS set expires, the cut moves up.
@@ -198,7 +217,11 @@ mod tests {
 
     #[test]
     fn unresolved_ns_names_are_handed_out_once() {
-        let mut cut = ZoneCut::new(name("x."), vec![name("a.y."), name("b.y."), name("a.y.")], |_| vec![]);
+        let mut cut = ZoneCut::new(
+            name("x."),
+            vec![name("a.y."), name("b.y."), name("a.y.")],
+            |_| vec![],
+        );
         assert_eq!(cut.servers.len(), 2);
         let first = cut.next_unresolved().unwrap();
         let second = cut.next_unresolved().unwrap();

@@ -54,7 +54,10 @@ impl<U: Upstream> Handler<U> {
             Checked::Reply(b) => Handled::Reply(b),
             Checked::Resolve(q) => {
                 debug_assert_eq!(q.query().query_class(), DNSClass::IN);
-                match self.resolver.cached(q.query().name(), q.query().query_type()) {
+                match self
+                    .resolver
+                    .cached(q.query().name(), q.query().query_type())
+                {
                     Some(hit) => encode(&q, &hit, transport),
                     None => Handled::Miss(q),
                 }
@@ -77,7 +80,13 @@ impl<U: Upstream> Handler<U> {
 
 fn encode(q: &Question, res: &Resolution, transport: Transport) -> Handled {
     // Records hickory cannot encode still get the client an answer: SERVFAIL.
-    encode_answer(&q.reply_to, res.rcode, &res.answers, &res.authorities, transport)
-        .or_else(|| encode_error(&q.reply_to, ResponseCode::ServFail))
-        .map_or(Handled::Drop, Handled::Reply)
+    encode_answer(
+        &q.reply_to,
+        res.rcode,
+        &res.answers,
+        &res.authorities,
+        transport,
+    )
+    .or_else(|| encode_error(&q.reply_to, ResponseCode::ServFail))
+    .map_or(Handled::Drop, Handled::Reply)
 }

@@ -56,7 +56,10 @@ pub struct Sockets {
 impl Sockets {
     /// The local addresses of the UDP sockets (useful with port 0).
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.udp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 }
 
@@ -139,7 +142,10 @@ pub async fn run<U: Upstream>(
     // Every in-flight task holds a sender; recv() returns None once all
     // have finished.
     if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
-        warn!(?drain, "in-flight queries still running at shutdown; abandoning them");
+        warn!(
+            ?drain,
+            "in-flight queries still running at shutdown; abandoning them"
+        );
     }
 }
 

@@ -123,7 +123,10 @@ mod tests {
     fn query(qtype: RecordType) -> Message {
         let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
         m.metadata.recursion_desired = true;
-        m.add_query(Query::query(Name::from_ascii("WwW.Example.").unwrap(), qtype));
+        m.add_query(Query::query(
+            Name::from_ascii("WwW.Example.").unwrap(),
+            qtype,
+        ));
         m
     }
 
@@ -156,9 +159,15 @@ mod tests {
     fn qdcount_other_than_one_is_formerr() {
         let mut m = query(RecordType::A);
         m.add_query(Query::query(Name::from_ascii("b.").unwrap(), RecordType::A));
-        assert_eq!(reply(check(&m.to_vec().unwrap())).metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(
+            reply(check(&m.to_vec().unwrap())).metadata.response_code,
+            ResponseCode::FormErr
+        );
         m.queries.clear();
-        assert_eq!(reply(check(&m.to_vec().unwrap())).metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(
+            reply(check(&m.to_vec().unwrap())).metadata.response_code,
+            ResponseCode::FormErr
+        );
     }
 
     #[test]
@@ -186,9 +195,14 @@ mod tests {
     fn chaos_class_is_refused_and_axfr_too() {
         let mut m = query(RecordType::TXT);
         m.queries[0].set_query_class(DNSClass::CH);
-        assert_eq!(reply(check(&m.to_vec().unwrap())).metadata.response_code, ResponseCode::Refused);
         assert_eq!(
-            reply(check(&query(RecordType::AXFR).to_vec().unwrap())).metadata.response_code,
+            reply(check(&m.to_vec().unwrap())).metadata.response_code,
+            ResponseCode::Refused
+        );
+        assert_eq!(
+            reply(check(&query(RecordType::AXFR).to_vec().unwrap()))
+                .metadata
+                .response_code,
             ResponseCode::Refused
         );
     }

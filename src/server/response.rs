@@ -184,13 +184,24 @@ mod tests {
             RData::CNAME(CNAME(Name::from_ascii("big2.example.").unwrap())),
         )];
         let target = Name::from_ascii("big2.example.").unwrap();
-        v.extend((0..n).map(|i| Record::from_rdata(target.clone(), 60, RData::A(A([192, 0, 2, i].into())))));
+        v.extend(
+            (0..n).map(|i| {
+                Record::from_rdata(target.clone(), 60, RData::A(A([192, 0, 2, i].into())))
+            }),
+        );
         v
     }
 
     #[test]
     fn flags_and_question_are_echoed() {
-        let b = encode_answer(&to(None), ResponseCode::NoError, &big_set(1), &[], Transport::Udp).unwrap();
+        let b = encode_answer(
+            &to(None),
+            ResponseCode::NoError,
+            &big_set(1),
+            &[],
+            Transport::Udp,
+        )
+        .unwrap();
         let m = Message::from_vec(&b).unwrap();
         assert_eq!(m.metadata.id, 7);
         assert!(m.metadata.recursion_available && m.metadata.recursion_desired);
@@ -202,7 +213,14 @@ mod tests {
     #[test]
     fn oversized_udp_answer_keeps_only_whole_rrsets_and_sets_tc() {
         let records = big_set(60);
-        let b = encode_answer(&to(None), ResponseCode::NoError, &records, &[], Transport::Udp).unwrap();
+        let b = encode_answer(
+            &to(None),
+            ResponseCode::NoError,
+            &records,
+            &[],
+            Transport::Udp,
+        )
+        .unwrap();
         assert!(b.len() <= 512);
         let m = Message::from_vec(&b).unwrap();
         assert!(m.metadata.truncation);
@@ -210,12 +228,32 @@ mod tests {
         assert_eq!(m.answers.len(), 1);
         assert_eq!(m.answers[0].record_type(), RecordType::CNAME);
 
-        let b = encode_answer(&to(Some(4096)), ResponseCode::NoError, &records, &[], Transport::Udp).unwrap();
-        assert!(b.len() <= usize::from(MAX_UDP_PAYLOAD), "EDNS size is capped at 1232");
+        let b = encode_answer(
+            &to(Some(4096)),
+            ResponseCode::NoError,
+            &records,
+            &[],
+            Transport::Udp,
+        )
+        .unwrap();
+        assert!(
+            b.len() <= usize::from(MAX_UDP_PAYLOAD),
+            "EDNS size is capped at 1232"
+        );
         let m = Message::from_vec(&b).unwrap();
-        assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(MAX_UDP_PAYLOAD));
+        assert_eq!(
+            m.edns.as_ref().map(|e| e.max_payload()),
+            Some(MAX_UDP_PAYLOAD)
+        );
 
-        let b = encode_answer(&to(None), ResponseCode::NoError, &records, &[], Transport::Tcp).unwrap();
+        let b = encode_answer(
+            &to(None),
+            ResponseCode::NoError,
+            &records,
+            &[],
+            Transport::Tcp,
+        )
+        .unwrap();
         let m = Message::from_vec(&b).unwrap();
         assert!(!m.metadata.truncation);
         assert_eq!(m.answers.len(), 61);

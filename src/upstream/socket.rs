@@ -77,7 +77,10 @@ impl SocketUpstream {
         deadline: Instant,
     ) -> Result<Message, UpstreamError> {
         let socket = bind_random_port(self.source_ip(server)).await?;
-        socket.connect(server).await.map_err(UpstreamError::from_io)?;
+        socket
+            .connect(server)
+            .await
+            .map_err(UpstreamError::from_io)?;
         let (id, bytes) = encode(query, edns)?;
         socket.send(&bytes).await.map_err(UpstreamError::from_io)?;
         let mut buf = vec![0u8; MAX_UDP_REPLY];
@@ -111,19 +114,28 @@ impl SocketUpstream {
             .bind(SocketAddr::new(self.source_ip(server), 0))
             .map_err(UpstreamError::from_io)?;
         let exchange = async {
-            let mut stream = socket.connect(server).await.map_err(UpstreamError::from_io)?;
+            let mut stream = socket
+                .connect(server)
+                .await
+                .map_err(UpstreamError::from_io)?;
             let (id, bytes) = encode(query, true)?;
             let len = u16::try_from(bytes.len())
                 .map_err(|_| UpstreamError::Malformed("query too long".into()))?;
             let mut framed = Vec::with_capacity(bytes.len() + 2);
             framed.extend_from_slice(&len.to_be_bytes());
             framed.extend_from_slice(&bytes);
-            stream.write_all(&framed).await.map_err(UpstreamError::from_io)?;
+            stream
+                .write_all(&framed)
+                .await
+                .map_err(UpstreamError::from_io)?;
             // RFC 7766 §8: replies may come out of order on a shared
             // connection; on our own connection there is exactly one.
             let len = stream.read_u16().await.map_err(UpstreamError::from_io)?;
             let mut buf = vec![0u8; usize::from(len)];
-            stream.read_exact(&mut buf).await.map_err(UpstreamError::from_io)?;
+            stream
+                .read_exact(&mut buf)
+                .await
+                .map_err(UpstreamError::from_io)?;
             accept(&buf, id, query)
                 .ok_or_else(|| UpstreamError::Malformed("TCP reply does not match".into()))
         };

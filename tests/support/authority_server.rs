@@ -62,13 +62,20 @@ pub enum Transport {
 pub type SeenQuery = (Transport, Name, RecordType, bool);
 
 struct Shared {
-    addr: IpAddr,
-    zones: Vec<Zone>,
-    behaviour: Mutex<Behaviour>,
-    seen: Mutex<Vec<SeenQuery>>,
+    responder: Arc<Responder>,
     stop: AtomicBool,
     /// Connection and delayed-reply threads, joined on drop.
     workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The transport-free part of a test authority: its zones, its behaviour
+/// and its log of received queries. The socket server and the simulated
+/// network (`simnet.rs`) both answer through one of these.
+pub struct Responder {
+    pub addr: IpAddr,
+    zones: Vec<Zone>,
+    behaviour: Mutex<Behaviour>,
+    seen: Mutex<Vec<SeenQuery>>,
 }
 
 /// A cloneable handle to a running server's behaviour and query log.
@@ -99,10 +106,7 @@ impl AuthorityServer {
         tcp.set_nonblocking(true).unwrap();
 
         let shared = Arc::new(Shared {
-            addr,
-            zones,
-            behaviour: Mutex::new(behaviour),
-            seen: Mutex::new(Vec::new()),
+            responder: Arc::new(Responder::new(addr, zones, behaviour)),
             stop: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
         });
@@ -160,24 +164,69 @@ impl AuthorityServer {
 
 impl AuthorityHandle {
     pub fn set_behaviour(&self, behaviour: Behaviour) {
-        *self.shared.behaviour.lock().unwrap() = behaviour;
+        self.shared.responder.set_behaviour(behaviour)
     }
 
     pub fn behaviour(&self) -> Behaviour {
-        self.shared.behaviour.lock().unwrap().clone()
+        self.shared.responder.behaviour()
     }
 
     /// Every query received so far, in arrival order.
     pub fn queries(&self) -> Vec<SeenQuery> {
-        self.shared.seen.lock().unwrap().clone()
+        self.shared.responder.queries()
+    }
+
+    /// Queries received for `name` (case-insensitive, trailing dot optional)
+    /// and `qtype`, over any transport.
+    pub fn count(&self, name: &str, qtype: RecordType) -> usize {
+        self.shared.responder.count(name, qtype)
+    }
+
+    /// Like [`count`](Self::count), only over `transport`.
+    pub fn count_over(&self, transport: Transport, name: &str, qtype: RecordType) -> usize {
+        self.shared.responder.count_over(transport, name, qtype)
+    }
+
+    /// Number of queries received in all.
+    pub fn total(&self) -> usize {
+        self.shared.responder.total()
+    }
+
+    /// Forgets the recorded queries.
+    pub fn clear(&self) {
+        self.shared.responder.clear()
+    }
+}
+
+impl Responder {
+    /// A responder for `zones` at `addr`.
+    pub fn new(addr: IpAddr, zones: Vec<Zone>, behaviour: Behaviour) -> Self {
+        Self {
+            addr,
+            zones,
+            behaviour: Mutex::new(behaviour),
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    pub fn behaviour(&self) -> Behaviour {
+        self.behaviour.lock().unwrap().clone()
+    }
+
+    /// Every query received so far, in arrival order.
+    pub fn queries(&self) -> Vec<SeenQuery> {
+        self.seen.lock().unwrap().clone()
     }
 
     /// Queries received for `name` (case-insensitive, trailing dot optional)
     /// and `qtype`, over any transport.
     pub fn count(&self, name: &str, qtype: RecordType) -> usize {
         let name = fqdn(name);
-        self.shared
-            .seen
+        self.seen
             .lock()
             .unwrap()
             .iter()
@@ -188,8 +237,7 @@ impl AuthorityHandle {
     /// Like [`count`](Self::count), only over `transport`.
     pub fn count_over(&self, transport: Transport, name: &str, qtype: RecordType) -> usize {
         let name = fqdn(name);
-        self.shared
-            .seen
+        self.seen
             .lock()
             .unwrap()
             .iter()
@@ -199,12 +247,12 @@ impl AuthorityHandle {
 
     /// Number of queries received in all.
     pub fn total(&self) -> usize {
-        self.shared.seen.lock().unwrap().len()
+        self.seen.lock().unwrap().len()
     }
 
     /// Forgets the recorded queries.
     pub fn clear(&self) {
-        self.shared.seen.lock().unwrap().clear()
+        self.seen.lock().unwrap().clear()
     }
 }
 
@@ -260,13 +308,13 @@ fn sleep_unless_stopped(shared: &Shared, d: Duration) -> bool {
 }
 
 /// What to do with one received query.
-enum Reply {
+pub enum Reply {
     None,
     Now(Message),
     After(Duration, Message),
 }
 
-impl Shared {
+impl Responder {
     /// The zone with the longest origin that contains `name`.
     fn zone_for(&self, name: &Name) -> Option<&Zone> {
         self.zones
@@ -292,7 +340,7 @@ impl Shared {
     }
 
     /// Records `query` and decides the reply according to the behaviour.
-    fn handle(&self, transport: Transport, query: &Message) -> Reply {
+    pub fn handle(&self, transport: Transport, query: &Message) -> Reply {
         if query.metadata.message_type != MessageType::Query {
             return Reply::None;
         }
@@ -384,7 +432,7 @@ fn udp_loop(shared: Arc<Shared>, socket: UdpSocket) {
         let Ok(query) = Message::from_vec(&buf[..len]) else {
             continue;
         };
-        match shared.handle(Transport::Udp, &query) {
+        match shared.responder.handle(Transport::Udp, &query) {
             Reply::None => {}
             Reply::Now(response) => {
                 if let Some(bytes) = encode_udp(&query, &response) {
@@ -396,13 +444,17 @@ fn udp_loop(shared: Arc<Shared>, socket: UdpSocket) {
                     continue;
                 };
                 let worker_shared = shared.clone();
-                spawn_worker(&shared, format!("auth-delay-{}", shared.addr), move || {
-                    if sleep_unless_stopped(&worker_shared, delay) {
-                        if let Some(bytes) = encode_udp(&query, &response) {
-                            let _ = sock.send_to(&bytes, peer);
+                spawn_worker(
+                    &shared,
+                    format!("auth-delay-{}", shared.responder.addr),
+                    move || {
+                        if sleep_unless_stopped(&worker_shared, delay) {
+                            if let Some(bytes) = encode_udp(&query, &response) {
+                                let _ = sock.send_to(&bytes, peer);
+                            }
                         }
-                    }
-                });
+                    },
+                );
             }
         }
     }
@@ -415,7 +467,7 @@ fn tcp_accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 let conn_shared = shared.clone();
                 spawn_worker(
                     &shared,
-                    format!("auth-tcpconn-{}", shared.addr),
+                    format!("auth-tcpconn-{}", shared.responder.addr),
                     move || tcp_connection(conn_shared, stream),
                 );
             }
@@ -467,7 +519,7 @@ fn tcp_connection(shared: Arc<Shared>, mut stream: TcpStream) {
             let Ok(query) = Message::from_vec(&frame) else {
                 return;
             };
-            match shared.handle(Transport::Tcp, &query) {
+            match shared.responder.handle(Transport::Tcp, &query) {
                 Reply::None => {}
                 Reply::Now(response) => {
                     if !write_framed(&mut stream, &response) {

@@ -9,3 +9,4 @@ pub mod authority_server;
 pub mod client;
 pub mod nsd;
 pub mod process;
+pub mod simnet;

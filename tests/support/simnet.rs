@@ -1,0 +1,105 @@
+//! A simulated DNS network behind rootward's `Upstream` seam: no sockets.
+//!
+//! Servers are addresses mapped to a [`Responder`] (the same zone data and
+//! behaviours the socket test authority uses), so a test can make a server
+//! dead, lame, lying or slow and count what each one was asked. A dead
+//! server costs the walker `timeout` of (tokio) time: with a paused clock
+//! the test runs instantly.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::RecordType;
+use rootward::upstream::{Upstream, UpstreamError, UpstreamQuery};
+
+use super::authority::Zone;
+use super::authority_server::{Behaviour, Reply, Responder, Transport};
+
+/// What a dead server costs before the upstream gives up on it.
+pub const SIM_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The simulated network.
+#[derive(Default)]
+pub struct SimNet {
+    servers: Mutex<HashMap<IpAddr, Arc<Responder>>>,
+}
+
+impl SimNet {
+    /// An empty network.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Puts a server serving `zones` at `addr`; returns its handle.
+    pub fn serve(&self, addr: &str, zones: Vec<Zone>) -> Arc<Responder> {
+        let ip: IpAddr = addr.parse().expect("server address");
+        let r = Arc::new(Responder::new(ip, zones, Behaviour::Normal));
+        self.servers.lock().unwrap().insert(ip, r.clone());
+        r
+    }
+
+    /// The server at `addr`.
+    pub fn server(&self, addr: &str) -> Arc<Responder> {
+        let ip: IpAddr = addr.parse().expect("server address");
+        self.servers.lock().unwrap()[&ip].clone()
+    }
+
+    /// Queries received by every server, in all.
+    pub fn total(&self) -> usize {
+        self.servers
+            .lock()
+            .unwrap()
+            .values()
+            .map(|s| s.total())
+            .sum()
+    }
+
+    /// Queries for `name`/`qtype` received by every server.
+    pub fn count(&self, name: &str, qtype: RecordType) -> usize {
+        self.servers
+            .lock()
+            .unwrap()
+            .values()
+            .map(|s| s.count(name, qtype))
+            .sum()
+    }
+}
+
+impl Upstream for SimNet {
+    async fn query(
+        &self,
+        server: SocketAddr,
+        query: &UpstreamQuery,
+    ) -> Result<Message, UpstreamError> {
+        assert_eq!(server.port(), 53, "the walker queries port 53");
+        let responder = self.servers.lock().unwrap().get(&server.ip()).cloned();
+        let Some(responder) = responder else {
+            // Nobody there: like a black-holed address.
+            tokio::time::sleep(SIM_TIMEOUT).await;
+            return Err(UpstreamError::Timeout);
+        };
+        let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(query.name.clone(), query.qtype));
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        msg.set_edns(e);
+        match responder.handle(Transport::Udp, &msg) {
+            Reply::None => {
+                tokio::time::sleep(SIM_TIMEOUT).await;
+                Err(UpstreamError::Timeout)
+            }
+            Reply::Now(m) => Ok(m),
+            Reply::After(d, m) if d < SIM_TIMEOUT => {
+                tokio::time::sleep(d).await;
+                Ok(m)
+            }
+            Reply::After(..) => {
+                tokio::time::sleep(SIM_TIMEOUT).await;
+                Err(UpstreamError::Timeout)
+            }
+        }
+    }
+}

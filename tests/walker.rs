@@ -1,0 +1,566 @@
+//! The walker over a simulated DNS tree (no sockets): answers, rcodes, TTLs
+//! and the traffic each server saw. Time is tokio's paused clock for
+//! timeouts and a manual wall clock for TTLs.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rootward::cache::{Cache, TtlPolicy};
+use rootward::clock::ManualClock;
+use rootward::resolver::limits::{MAX_NS_LOOKUPS_PER_CUT, MAX_UPSTREAM_QUERIES};
+use rootward::resolver::{AddressPolicy, Resolution, Resolver, ResolverConfig};
+use rootward::root_hints::RootHints;
+
+use support::authority::{Zone, record};
+use support::authority_server::Behaviour;
+use support::simnet::SimNet;
+
+const ROOT: &str = "198.51.100.1";
+const TLD_TEST: &str = "198.51.100.2";
+const TLD_OTHER: &str = "198.51.100.3";
+const NS1: &str = "198.51.100.10";
+const NS2: &str = "198.51.100.11";
+const PROVIDER: &str = "198.51.100.20";
+const START: u64 = 1_700_000_000;
+
+/// A zone from a record list; each line is one record with an explicit
+/// owner, so indentation carries no meaning here.
+fn zone(origin: &str, text: &str) -> Zone {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    Zone::parse(origin, &lines.join("\n"))
+}
+
+fn root_zone(extra: &str) -> Zone {
+    zone(
+        ".",
+        &format!(
+            ". 86400 SOA a.root.sim. admin.sim. 1 1800 900 604800 86400
+             . 518400 NS a.root.sim.
+             a.root.sim. 518400 A {ROOT}
+             test. 172800 NS ns.test.
+             ns.test. 172800 A {TLD_TEST}
+             other. 172800 NS ns.other.
+             ns.other. 172800 A {TLD_OTHER}
+             {extra}"
+        ),
+    )
+}
+
+fn test_zone(extra: &str) -> Zone {
+    zone(
+        "test.",
+        &format!(
+            "@ SOA ns.test. admin.test. 1 3600 900 604800 300
+             @ NS ns.test.
+             ns.test. A {TLD_TEST}
+             example NS ns1.example
+             example NS ns2.example
+             ns1.example A {NS1}
+             ns2.example A {NS2}
+             glueless NS ns.provider.other.
+             {extra}"
+        ),
+    )
+}
+
+fn example_zone() -> Zone {
+    zone(
+        "example.test.",
+        "@ 3600 SOA ns1 admin 1 3600 900 604800 120
+         @ NS ns1
+         @ NS ns2
+         ns1 A 198.51.100.10
+         ns2 A 198.51.100.11
+         www 300 A 192.0.2.1
+         www 300 AAAA 2001:db8::1
+         www 300 MX 10 mail
+         www 300 TXT \"hello\"
+         alias 300 CNAME www.glueless.test.
+         short 5 A 192.0.2.5
+         long 999999 A 192.0.2.6
+         loop-a CNAME loop-b
+         loop-b CNAME loop-a",
+    )
+}
+
+/// The standard tree: root, test., other., example.test. (two servers),
+/// and glueless.test. served by ns.provider.other. (no glue in test.).
+fn tree() -> Arc<SimNet> {
+    tree_with(root_zone(""), test_zone(""))
+}
+
+fn tree_with(root: Zone, test: Zone) -> Arc<SimNet> {
+    let net = SimNet::new();
+    net.serve(ROOT, vec![root]);
+    net.serve(TLD_TEST, vec![test]);
+    net.serve(
+        TLD_OTHER,
+        vec![zone(
+            "other.",
+            &format!(
+                "@ SOA ns.other. admin.other. 1 3600 900 604800 300
+                 @ NS ns.other.
+                 ns.other. A {TLD_OTHER}
+                 provider NS ns.provider
+                 ns.provider A {PROVIDER}"
+            ),
+        )],
+    );
+    net.serve(NS1, vec![example_zone()]);
+    net.serve(NS2, vec![example_zone()]);
+    net.serve(
+        PROVIDER,
+        vec![
+            zone(
+                "provider.other.",
+                &format!("@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A {PROVIDER}"),
+            ),
+            zone(
+                "glueless.test.",
+                "@ SOA ns.provider.other. admin 1 3600 900 604800 300
+                 @ NS ns.provider.other.
+                 www 300 A 192.0.2.30",
+            ),
+        ],
+    );
+    net
+}
+
+struct Harness {
+    net: Arc<SimNet>,
+    clock: ManualClock,
+    resolver: Arc<Resolver<SimNet>>,
+}
+
+impl Harness {
+    fn new(net: Arc<SimNet>) -> Self {
+        Self::with(
+            net,
+            TtlPolicy::new(
+                Duration::ZERO,
+                Duration::from_secs(86_400),
+                Duration::from_secs(3_600),
+            ),
+            AddressPolicy::default(),
+        )
+    }
+
+    fn with(net: Arc<SimNet>, ttl: TtlPolicy, policy: AddressPolicy) -> Self {
+        // RUST_LOG=rootward=debug shows the walk of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let clock = ManualClock::new(START);
+        let hints = RootHints::parse(
+            &format!(". 3600000 NS a.root.sim.\na.root.sim. 3600000 A {ROOT}\n"),
+            "sim",
+        )
+        .unwrap();
+        let resolver = Arc::new(Resolver::new(
+            Arc::new(Cache::new(10_000, ttl)),
+            net.clone(),
+            hints,
+            Arc::new(clock.clone()),
+            ResolverConfig {
+                policy,
+                resolution_timeout: Duration::from_secs(4),
+            },
+        ));
+        Self {
+            net,
+            clock,
+            resolver,
+        }
+    }
+
+    async fn ask(&self, name: &str, qtype: RecordType) -> Resolution {
+        self.resolver
+            .resolve(&Name::from_ascii(name).unwrap(), qtype)
+            .await
+    }
+}
+
+fn data(res: &Resolution) -> Vec<String> {
+    res.answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn walks_root_tld_leaf_and_answers_plain_types() {
+    let h = Harness::new(tree());
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    assert_eq!(data(&res), ["www.example.test. A 192.0.2.1"]);
+    assert_eq!(res.answers[0].ttl, 300);
+    let root = h.net.server(ROOT);
+    assert_eq!(
+        root.count(".", RecordType::NS),
+        1,
+        "root primed once (RFC 8109)"
+    );
+    assert_eq!(root.count("www.example.test.", RecordType::A), 1);
+    assert_eq!(
+        h.net
+            .server(TLD_TEST)
+            .count("www.example.test.", RecordType::A),
+        1
+    );
+    let leaf = h.net.server(NS1).total() + h.net.server(NS2).total();
+    assert_eq!(leaf, 1, "one of the two leaf servers asked once");
+
+    for (qtype, want) in [
+        (RecordType::AAAA, "www.example.test. AAAA 2001:db8::1"),
+        (RecordType::MX, "www.example.test. MX 10 mail.example.test."),
+        (RecordType::TXT, "www.example.test. TXT hello"),
+    ] {
+        let res = h.ask("www.example.test.", qtype).await;
+        assert_eq!(data(&res), [want]);
+    }
+    assert_eq!(
+        root.total(),
+        2,
+        "the cached zone cut keeps later questions away from the root"
+    );
+    assert_eq!(h.net.server(TLD_TEST).total(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cross_zone_cname_chain_comes_back_whole() {
+    let h = Harness::new(tree());
+    let res = h.ask("alias.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    assert_eq!(
+        data(&res),
+        [
+            "alias.example.test. CNAME www.glueless.test.",
+            "www.glueless.test. A 192.0.2.30"
+        ]
+    );
+    // The chain is cached as one answer: asking again sends nothing.
+    let before = h.net.total();
+    assert_eq!(
+        h.ask("alias.example.test.", RecordType::A)
+            .await
+            .answers
+            .len(),
+        2
+    );
+    assert_eq!(h.net.total(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn glueless_delegation_resolves_the_ns_name_first() {
+    let h = Harness::new(tree());
+    let res = h.ask("www.glueless.test.", RecordType::A).await;
+    assert_eq!(data(&res), ["www.glueless.test. A 192.0.2.30"]);
+    let provider = h.net.server(PROVIDER);
+    assert_eq!(provider.count("ns.provider.other.", RecordType::A), 1);
+    assert_eq!(provider.count("www.glueless.test.", RecordType::A), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nxdomain_and_nodata_carry_the_soa_and_are_cached_negatively() {
+    let h = Harness::new(tree());
+    let res = h.ask("nope.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::NXDomain);
+    assert!(res.answers.is_empty());
+    assert_eq!(res.authorities.len(), 1);
+    assert_eq!(res.authorities[0].record_type(), RecordType::SOA);
+    assert_eq!(
+        res.authorities[0].ttl, 120,
+        "min(SOA TTL 3600, MINIMUM 120)"
+    );
+
+    let res = h.ask("www.example.test.", RecordType::SRV).await;
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    assert!(res.answers.is_empty());
+    assert_eq!(res.authorities[0].record_type(), RecordType::SOA);
+
+    let before = h.net.total();
+    h.clock.advance(100);
+    let res = h.ask("nope.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::NXDomain);
+    assert_eq!(res.authorities[0].ttl, 20, "the negative TTL counts down");
+    assert_eq!(h.net.total(), before, "answered from the negative cache");
+    h.clock.advance(21);
+    h.ask("nope.example.test.", RecordType::A).await;
+    assert_eq!(h.net.total(), before + 1, "expired: asked again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dead_server_next_to_a_live_one() {
+    let net = tree();
+    net.server(NS1).set_behaviour(Behaviour::Dead);
+    let h = Harness::new(net);
+    for name in [
+        "www.example.test.",
+        "short.example.test.",
+        "long.example.test.",
+    ] {
+        let started = tokio::time::Instant::now();
+        let res = h.ask(name, RecordType::A).await;
+        assert_eq!(res.rcode, ResponseCode::NoError, "{name}");
+        assert_eq!(res.answers.len(), 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{name}: one timeout at most"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn lame_or_refusing_server_is_skipped() {
+    for behaviour in [Behaviour::Lame, Behaviour::Refused] {
+        let net = tree();
+        net.server(NS2).set_behaviour(behaviour.clone());
+        let h = Harness::new(net);
+        for name in [
+            "www.example.test.",
+            "short.example.test.",
+            "long.example.test.",
+        ] {
+            let res = h.ask(name, RecordType::A).await;
+            assert_eq!(res.rcode, ResponseCode::NoError, "{behaviour:?} {name}");
+            assert_eq!(res.answers.len(), 1);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn all_servers_dead_is_servfail_within_the_time_bound() {
+    let net = tree();
+    net.server(NS1).set_behaviour(Behaviour::Dead);
+    net.server(NS2).set_behaviour(Behaviour::Dead);
+    let h = Harness::new(net);
+    let started = tokio::time::Instant::now();
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::ServFail);
+    assert!(started.elapsed() <= Duration::from_secs(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_out_of_bailiwick_records_never_reach_the_cache() {
+    let root = root_zone("");
+    let test = test_zone(
+        "evil NS ns.evil
+         ns.evil A 198.51.100.40
+         victim NS ns.victim
+         ns.victim A 198.51.100.41",
+    );
+    let net = tree_with(root, test);
+    let evil = net.serve(
+        "198.51.100.40",
+        vec![zone(
+            "evil.test.",
+            "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A 198.51.100.40\nwww A 192.0.2.66",
+        )],
+    );
+    evil.set_behaviour(Behaviour::Forge(vec![
+        record("www.victim.test. 86400 A 6.6.6.6"),
+        record("victim.test. 86400 NS ns.evil.test."),
+        record("ns.victim.test. 86400 A 6.6.6.6"),
+    ]));
+    let victim = net.serve(
+        "198.51.100.41",
+        vec![zone(
+            "victim.test.",
+            "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A 198.51.100.41\nwww A 192.0.2.99",
+        )],
+    );
+    let h = Harness::new(net);
+    let res = h.ask("www.evil.test.", RecordType::A).await;
+    assert_eq!(
+        data(&res),
+        ["www.evil.test. A 192.0.2.66"],
+        "the forged record is not passed on"
+    );
+    let res = h.ask("www.victim.test.", RecordType::A).await;
+    assert_eq!(data(&res), ["www.victim.test. A 192.0.2.99"]);
+    assert_eq!(
+        victim.count("www.victim.test.", RecordType::A),
+        1,
+        "the true authority was asked"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cname_loop_is_servfail() {
+    let h = Harness::new(tree());
+    let res = h.ask("loop-a.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::ServFail);
+    assert!(h.net.total() <= MAX_UPSTREAM_QUERIES);
+}
+
+#[tokio::test(start_paused = true)]
+async fn delegation_loop_is_servfail_and_bounded() {
+    let test = test_zone(
+        "loop1 NS ns.loop2
+         loop2 NS ns.loop1",
+    );
+    let h = Harness::new(tree_with(root_zone(""), test));
+    let started = tokio::time::Instant::now();
+    let res = h.ask("www.loop1.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::ServFail);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no timeouts needed to see the loop"
+    );
+    assert!(h.net.total() <= MAX_UPSTREAM_QUERIES);
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_glueless_ns_names_are_resolved_only_up_to_the_bound() {
+    // NXNSAttack shape: 20 NS names in a zone that answers NXDOMAIN for all.
+    let ns: String = (0..20)
+        .map(|i| format!("fan NS n{i}.nx.other.\n"))
+        .collect();
+    let h = Harness::new(tree_with(root_zone(""), test_zone(&ns)));
+    let res = h.ask("www.fan.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::ServFail);
+    let lookups: usize = (0..20)
+        .map(|i| h.net.count(&format!("n{i}.nx.other."), RecordType::A))
+        .filter(|&c| c > 0)
+        .count();
+    assert!(
+        lookups <= MAX_NS_LOOKUPS_PER_CUT,
+        "{lookups} NS names resolved"
+    );
+    assert!(h.net.total() <= MAX_UPSTREAM_QUERIES);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ttl_counts_down_with_floor_and_cap() {
+    let policy = TtlPolicy::new(
+        Duration::from_secs(30),
+        Duration::from_secs(3600),
+        Duration::from_secs(600),
+    );
+    let h = Harness::with(tree(), policy, AddressPolicy::default());
+    assert_eq!(
+        h.ask("short.example.test.", RecordType::A).await.answers[0].ttl,
+        30,
+        "floor"
+    );
+    assert_eq!(
+        h.ask("long.example.test.", RecordType::A).await.answers[0].ttl,
+        3600,
+        "cap"
+    );
+    assert_eq!(
+        h.ask("www.example.test.", RecordType::A).await.answers[0].ttl,
+        300
+    );
+    let before = h.net.total();
+    h.clock.advance(10);
+    assert_eq!(
+        h.ask("www.example.test.", RecordType::A).await.answers[0].ttl,
+        290
+    );
+    assert_eq!(
+        h.ask("short.example.test.", RecordType::A).await.answers[0].ttl,
+        20
+    );
+    assert_eq!(h.net.total(), before);
+    h.clock.advance(21);
+    assert_eq!(
+        h.ask("short.example.test.", RecordType::A).await.answers[0].ttl,
+        30,
+        "refetched"
+    );
+    assert_eq!(h.net.total(), before + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn identical_concurrent_questions_share_one_resolution() {
+    let net = tree();
+    net.server(NS1)
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(200)));
+    net.server(NS2)
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(200)));
+    let h = Arc::new(Harness::new(net));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.ask("www.example.test.", RecordType::A).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(data(&t.await.unwrap()), ["www.example.test. A 192.0.2.1"]);
+    }
+    let leaf = h.net.server(NS1).total() + h.net.server(NS2).total();
+    assert_eq!(leaf, 1, "ten clients, one upstream query");
+}
+
+#[tokio::test(start_paused = true)]
+async fn referral_to_loopback_is_lame_unless_allowed() {
+    let test = test_zone("local NS ns.local\nns.local A 127.0.0.1");
+    let local = || {
+        zone(
+            "local.test.",
+            "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.77",
+        )
+    };
+    let net = tree_with(root_zone(""), test.clone());
+    let lo = net.serve("127.0.0.1", vec![local()]);
+    let h = Harness::new(net);
+    assert_eq!(
+        h.ask("www.local.test.", RecordType::A).await.rcode,
+        ResponseCode::ServFail
+    );
+    assert_eq!(lo.total(), 0, "nothing was sent to 127.0.0.1");
+
+    let net = tree_with(root_zone(""), test);
+    net.serve("127.0.0.1", vec![local()]);
+    let allow = AddressPolicy {
+        allow_loopback: true,
+        ..Default::default()
+    };
+    let h = Harness::with(
+        net,
+        TtlPolicy::new(
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        ),
+        allow,
+    );
+    assert_eq!(
+        data(&h.ask("www.local.test.", RecordType::A).await),
+        ["www.local.test. A 192.0.2.77"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ipv6_only_glue_is_used_and_no_ipv4_is_honoured() {
+    let test = test_zone("six NS ns.six\nns.six AAAA 2001:db8::53");
+    let net = tree_with(root_zone(""), test);
+    let six = net.serve(
+        "2001:db8::53",
+        vec![zone(
+            "six.test.",
+            "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns AAAA 2001:db8::53\nwww A 192.0.2.6",
+        )],
+    );
+    let h = Harness::new(net);
+    assert_eq!(
+        data(&h.ask("www.six.test.", RecordType::A).await),
+        ["www.six.test. A 192.0.2.6"]
+    );
+    assert_eq!(six.total(), 1);
+}
+
+#[test]
+fn sim_records_are_what_the_fixture_says() {
+    // Guards the fixture itself: a typo here would make every test above vacuous.
+    let z = example_zone();
+    assert!(z.records().iter().any(
+        |r: &Record| matches!(&r.data, RData::A(a) if a.0 == std::net::Ipv4Addr::new(192, 0, 2, 1))
+    ));
+}

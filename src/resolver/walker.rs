@@ -111,7 +111,7 @@ pub struct Walker {
 /// How a frame ended.
 enum FrameEnd {
     Positive(Vec<Record>),
-    Negative(AnswerKind, Option<Record>),
+    Negative(AnswerKind, Option<Box<Record>>),
     Cached(Resolution),
     Failed(&'static str),
 }
@@ -288,12 +288,18 @@ impl Walker {
             ReplyKind::NoData { chain, soa } => {
                 self.store_sets(&chain, answer_trust, now);
                 self.extend_chain(chain);
-                self.end_frame(FrameEnd::Negative(AnswerKind::NoData, soa), now);
+                self.end_frame(
+                    FrameEnd::Negative(AnswerKind::NoData, soa.map(Box::new)),
+                    now,
+                );
             }
             ReplyKind::NxDomain { chain, soa } => {
                 self.store_sets(&chain, answer_trust, now);
                 self.extend_chain(chain);
-                self.end_frame(FrameEnd::Negative(AnswerKind::NxDomain, soa), now);
+                self.end_frame(
+                    FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
+                    now,
+                );
             }
         }
     }
@@ -383,6 +389,7 @@ impl Walker {
                 self.cached_or(&key, now, ResponseCode::NoError, answers, Vec::new())
             }
             FrameEnd::Negative(kind, soa) => {
+                let soa = soa.map(|b| *b);
                 self.cache
                     .store_negative(key.clone(), kind, frame.chain.clone(), soa.clone(), now);
                 self.cached_or(

@@ -564,3 +564,27 @@ fn sim_records_are_what_the_fixture_says() {
         |r: &Record| matches!(&r.data, RData::A(a) if a.0 == std::net::Ipv4Addr::new(192, 0, 2, 1))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn ds_is_asked_of_the_parent_side_of_the_cut() {
+    let h = Harness::new(tree());
+    // Learn the example.test. cut first, so the child is the closest cut.
+    h.ask("www.example.test.", RecordType::A).await;
+    let res = h.ask("example.test.", RecordType::DS).await;
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    assert!(res.answers.is_empty());
+    assert_eq!(
+        res.authorities[0].name,
+        Name::from_ascii("test.").unwrap(),
+        "the parent's SOA"
+    );
+    assert_eq!(
+        h.net
+            .server(TLD_TEST)
+            .count("example.test.", RecordType::DS),
+        1
+    );
+    let leaf = h.net.server(NS1).count("example.test.", RecordType::DS)
+        + h.net.server(NS2).count("example.test.", RecordType::DS);
+    assert_eq!(leaf, 0);
+}

@@ -173,7 +173,14 @@ impl Walker {
                 self.end_frame(FrameEnd::Cached(res), now);
                 return None;
             }
-            match ZoneCut::closest_cached(&self.cache, &frame.qname, now) {
+            // DS records live on the parent side of a cut (RFC 4035 §3.1.4.1):
+            // look for the cut above the name itself.
+            let start = if frame.qtype == RecordType::DS && !frame.qname.is_root() {
+                frame.qname.base_name()
+            } else {
+                frame.qname.clone()
+            };
+            match ZoneCut::closest_cached(&self.cache, &start, now) {
                 Some(cut) => frame.cut = Some(cut),
                 None if !self.priming_tried && depth < MAX_DEPENDENCY_DEPTH => {
                     self.priming_tried = true;

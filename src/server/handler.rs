@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::DNSClass;
+use tokio::sync::Semaphore;
+use tracing::debug;
 
 use super::request::{Checked, Question, check};
 use super::response::{Transport, encode_answer, encode_error};
@@ -28,15 +30,23 @@ pub enum Handled {
     Miss(Question),
 }
 
+/// Cache misses being resolved at once across all listeners. Each costs a
+/// task and up to `resolution-timeout` of upstream work; past this a miss is
+/// answered SERVFAIL at once rather than queued without bound (Unbound
+/// bounds the same with `num-queries-per-thread`, 1024 per thread).
+pub const MAX_PENDING_MISSES: usize = 4096;
+
 /// Answers requests from the cache, or by resolving them.
 pub struct Handler<U> {
     resolver: Arc<Resolver<U>>,
+    pending: Arc<Semaphore>,
 }
 
 impl<U> Clone for Handler<U> {
     fn clone(&self) -> Self {
         Self {
             resolver: self.resolver.clone(),
+            pending: self.pending.clone(),
         }
     }
 }
@@ -44,7 +54,10 @@ impl<U> Clone for Handler<U> {
 impl<U: Upstream> Handler<U> {
     /// A handler resolving through `resolver`.
     pub fn new(resolver: Arc<Resolver<U>>) -> Self {
-        Self { resolver }
+        Self {
+            resolver,
+            pending: Arc::new(Semaphore::new(MAX_PENDING_MISSES)),
+        }
     }
 
     /// Checks a request and answers it if it is an error or a cache hit.
@@ -65,8 +78,13 @@ impl<U: Upstream> Handler<U> {
         }
     }
 
-    /// Resolves a missed question and encodes the response.
+    /// Resolves a missed question and encodes the response; SERVFAIL at once
+    /// when [`MAX_PENDING_MISSES`] are already being resolved.
     pub async fn resolve(&self, q: Question, transport: Transport) -> Option<Vec<u8>> {
+        let Ok(_slot) = self.pending.try_acquire() else {
+            debug!("too many pending resolutions: SERVFAIL");
+            return encode_error(&q.reply_to, ResponseCode::ServFail);
+        };
         let res = self
             .resolver
             .resolve(q.query().name(), q.query().query_type())

@@ -207,6 +207,12 @@ fn root_and_tld_zones_parse() {
     let ns = ask(&root, ".", RecordType::NS);
     assert!(ns.metadata.authoritative);
     assert_eq!(answer_types(&ns), vec![(".".into(), RecordType::NS)]);
+    // Additional section processing: the root server's address comes along.
+    assert_eq!(ns.additionals.len(), 1, "{}", summary(&ns));
+    assert_eq!(
+        ns.additionals[0].data,
+        RData::A(Ipv4Addr::new(127, 54, 200, 2).into())
+    );
     assert_eq!(record("x.test. 5 A 1.2.3.4").ttl, 5);
 }
 

@@ -588,3 +588,19 @@ async fn ds_is_asked_of_the_parent_side_of_the_cut() {
         + h.net.server(NS2).count("example.test.", RecordType::DS);
     assert_eq!(leaf, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn priming_reply_without_addresses_falls_back_to_the_hints() {
+    // A root that names its servers but sends no addresses with its NS set.
+    let root = zone(
+        ".",
+        "@ 86400 SOA a.root.sim. admin.sim. 1 1800 900 604800 86400
+         @ 518400 NS a.root.elsewhere.
+         test. 172800 NS ns.test.
+         ns.test. 172800 A 198.51.100.2",
+    );
+    let h = Harness::new(tree_with(root, test_zone("")));
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!(data(&res), ["www.example.test. A 192.0.2.1"]);
+    assert_eq!(h.net.server(ROOT).count(".", RecordType::NS), 1);
+}

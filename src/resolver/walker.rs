@@ -181,6 +181,12 @@ impl Walker {
                 frame.qname.clone()
             };
             match ZoneCut::closest_cached(&self.cache, &start, now) {
+                // A root NS set without any cached address (a priming reply
+                // that carried none) would strand the walk: the hints know
+                // the root servers' addresses.
+                Some(cut) if cut.zone.is_root() && !cut.has_addresses() => {
+                    frame.cut = Some(ZoneCut::from_hints(&self.hints));
+                }
                 Some(cut) => frame.cut = Some(cut),
                 None if !self.priming_tried && depth < MAX_DEPENDENCY_DEPTH => {
                     self.priming_tried = true;

@@ -95,6 +95,11 @@ impl ZoneCut {
         }
     }
 
+    /// Whether any server of the cut has an address.
+    pub fn has_addresses(&self) -> bool {
+        self.servers.iter().any(|s| !s.addrs.is_empty())
+    }
+
     /// Picks an address not yet tried at this cut that `policy` permits,
     /// at random among the candidates, and marks it tried.
     pub fn next_address(&mut self, policy: &AddressPolicy) -> Option<IpAddr> {

@@ -217,23 +217,23 @@ impl Zone {
 
             // Step 3b: at or below a delegation point -> referral. (For DS at the
             // cut itself the parent is authoritative, so answer from here.)
-            if let Some(cut) = self.find_cut(&qname) {
-                if !(qtype == RecordType::DS && cut == qname) {
-                    let ns = self.rrset(&cut, RecordType::NS);
-                    let targets: Vec<Name> = ns
-                        .iter()
-                        .filter_map(|r| match &r.data {
-                            RData::NS(n) => Some(as_fqdn(&n.0)),
-                            _ => None,
-                        })
-                        .collect();
-                    // AA relates to the first owner name: only a pure referral
-                    // is non-authoritative.
-                    response.metadata.authoritative = !response.answers.is_empty();
-                    response.authorities.extend(ns);
-                    response.additionals.extend(self.addresses_for(&targets));
-                    return response;
-                }
+            if let Some(cut) = self.find_cut(&qname)
+                && !(qtype == RecordType::DS && cut == qname)
+            {
+                let ns = self.rrset(&cut, RecordType::NS);
+                let targets: Vec<Name> = ns
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::NS(n) => Some(as_fqdn(&n.0)),
+                        _ => None,
+                    })
+                    .collect();
+                // AA relates to the first owner name: only a pure referral
+                // is non-authoritative.
+                response.metadata.authoritative = !response.answers.is_empty();
+                response.authorities.extend(ns);
+                response.additionals.extend(self.addresses_for(&targets));
+                return response;
             }
 
             response.metadata.authoritative = true;
@@ -260,7 +260,18 @@ impl Zone {
                 .cloned()
                 .collect();
             if !matching.is_empty() {
+                // Additional section processing (RFC 1034 §4.3.2 step 6):
+                // addresses this zone holds for NS and MX targets.
+                let targets: Vec<Name> = matching
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::NS(n) => Some(as_fqdn(&n.0)),
+                        RData::MX(mx) => Some(as_fqdn(&mx.exchange)),
+                        _ => None,
+                    })
+                    .collect();
                 response.answers.extend(matching);
+                response.additionals.extend(self.addresses_for(&targets));
                 return response;
             }
             let cname = records

@@ -448,10 +448,10 @@ fn udp_loop(shared: Arc<Shared>, socket: UdpSocket) {
                     &shared,
                     format!("auth-delay-{}", shared.responder.addr),
                     move || {
-                        if sleep_unless_stopped(&worker_shared, delay) {
-                            if let Some(bytes) = encode_udp(&query, &response) {
-                                let _ = sock.send_to(&bytes, peer);
-                            }
+                        if sleep_unless_stopped(&worker_shared, delay)
+                            && let Some(bytes) = encode_udp(&query, &response)
+                        {
+                            let _ = sock.send_to(&bytes, peer);
                         }
                     },
                 );

@@ -97,7 +97,8 @@ impl Client {
             .unwrap_or_else(|e| panic!("sending UDP to {} failed: {e}", self.server));
         let deadline = Instant::now() + self.timeout;
         let mut buf = vec![0u8; MAX_UDP];
-        // Bounded: at most 64 stray datagrams, and never past the deadline.
+        // Bounded: at most 64 stray datagrams or interruptions, and never past
+        // the deadline.
         for _ in 0..64 {
             let left = deadline.checked_duration_since(Instant::now())?;
             if left.is_zero() {
@@ -112,6 +113,8 @@ impl Client {
                     }
                     // A reply to something else: keep waiting.
                 }
+                // A signal arrived mid-wait: wait again (bounded by the loop).
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return None,
                 // ICMP port unreachable surfaces as ConnectionRefused:
                 // nobody listens, so no answer will come.

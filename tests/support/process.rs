@@ -55,6 +55,7 @@ impl Rootward {
             .arg("--log-level")
             .arg("debug")
             .args(extra_args)
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -75,9 +76,12 @@ impl Rootward {
         Client::new(self.addr)
     }
 
-    /// Everything the process wrote to stderr (and stdout) so far.
+    /// Everything the process wrote to stderr (and stdout) so far, with ANSI
+    /// colour sequences removed.
     pub fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_log).unwrap_or_default()
+        strip_ansi(&String::from_utf8_lossy(
+            &fs::read(&self.stderr_log).unwrap_or_default(),
+        ))
     }
 
     /// The path of the stderr log file.
@@ -234,4 +238,24 @@ fn fqdn(name: &str) -> String {
     } else {
         format!("{name}.")
     }
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... final-byte`) from log text.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in @..=~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -841,3 +841,65 @@ fn sigterm_exits_zero_with_idle_tcp_client() {
     assert!(status.success(), "rootward exited with {status} on SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Runs a DNS tool (dig or kdig) against the resolver and returns stdout;
+/// a missing tool fails with the install command (the suite never skips).
+fn tool(program: &str, package: &str, args: &[String]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is not installed ({e}): run `apt-get install -y {package}`")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real clients people use: dig and kdig, over UDP and TCP.
+#[test]
+fn dig_and_kdig_get_correct_answers_over_udp_and_tcp() {
+    let env = Env::start(11);
+    let server = ip(11, 1).to_string();
+    for transport in ["+notcp", "+tcp"] {
+        let dig = |name: &str, qtype: &str, extra: &[&str]| {
+            let mut args = vec![
+                format!("@{server}"),
+                "-p".into(),
+                "53".into(),
+                transport.into(),
+            ];
+            args.extend(["+time=5", "+tries=1"].map(String::from));
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend([name.to_string(), qtype.to_string()]);
+            tool("dig", "dnsutils", &args)
+        };
+        let short = dig("www.example.test.", "A", &["+short"]);
+        assert_eq!(
+            short.trim(),
+            "192.0.2.10",
+            "{transport}: {short}\n{}",
+            env.ctx()
+        );
+        let full = dig("alias.example.test.", "A", &[]);
+        assert!(full.contains("status: NOERROR"), "{transport}: {full}");
+        assert!(full.contains("flags: qr rd ra;"), "{transport}: {full}");
+        assert!(
+            full.contains("CNAME\twww.glueless.test."),
+            "{transport}: {full}"
+        );
+        let nx = dig("nope.example.test.", "A", &[]);
+        assert!(nx.contains("status: NXDOMAIN"), "{transport}: {nx}");
+        assert!(nx.contains("SOA"), "{transport}: {nx}");
+
+        let mut args = vec![format!("@{server}"), transport.to_string()];
+        args.extend(["+time=5", "+retry=0"].map(String::from));
+        args.extend(["www.example.test.".to_string(), "AAAA".to_string()]);
+        let kdig = tool("kdig", "knot-dnsutils", &args);
+        assert!(kdig.contains("status: NOERROR"), "{transport}: {kdig}");
+        assert!(kdig.contains("2001:db8::10"), "{transport}: {kdig}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The binary's edge: --help, bad flags and config values, a port in use.
+//! Each failure must be one line on stderr naming the option and the value,
+//! with a non-zero exit, and never a hang (every run is time-bounded).
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs rootward with `args`, killing it if it has not exited in 10 s.
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rootward"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rootward");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rootward {args:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_one_line_error(o: &Output, must_contain: &[&str]) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected:\n{err}"
+    );
+    for s in must_contain {
+        assert!(err.contains(s), "{s:?} missing from: {err}");
+    }
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rootward-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn help_documents_every_option() {
+    let o = run(&["--help"]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--listen",
+        "--root-hints",
+        "--config",
+        "--cache-min-ttl",
+        "--cache-max-ttl",
+        "--cache-max-negative-ttl",
+        "--cache-size",
+        "--outgoing-address",
+        "--no-ipv4",
+        "--no-ipv6",
+        "--allow-loopback-upstream",
+        "--max-tcp-connections",
+        "--tcp-idle-timeout",
+        "--resolution-timeout",
+        "--upstream-timeout",
+        "--log-level",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn bad_flag_values_name_the_flag_and_the_value() {
+    assert_one_line_error(
+        &run(&["--cache-min-ttl", "5 parsecs"]),
+        &["--cache-min-ttl", "5 parsecs"],
+    );
+    assert_one_line_error(
+        &run(&["--listen", "localhost:53"]),
+        &["--listen", "localhost:53"],
+    );
+    assert_one_line_error(&run(&["--cache-size", "lots"]), &["--cache-size", "lots"]);
+    assert_one_line_error(&run(&["--log-level", "loud"]), &["--log-level", "loud"]);
+    assert_one_line_error(&run(&["--no-such-flag"]), &["--no-such-flag"]);
+    assert_one_line_error(
+        &run(&[
+            "--cache-min-ttl",
+            "2h",
+            "--cache-max-ttl",
+            "1h",
+            "--listen",
+            "127.57.0.1:0",
+        ]),
+        &["cache-min-ttl", "2h"],
+    );
+}
+
+#[test]
+fn bad_config_values_name_the_key_and_the_value() {
+    let f = temp_file("bad-ttl.toml", "cache-max-ttl = \"forever\"\n");
+    assert_one_line_error(
+        &run(&["--config", f.to_str().unwrap()]),
+        &["cache-max-ttl", "forever"],
+    );
+    let f = temp_file("unknown.toml", "cache-sise = 10\n");
+    assert_one_line_error(&run(&["--config", f.to_str().unwrap()]), &["cache-sise"]);
+    let f = temp_file("listen.toml", "listen = [\"not-an-address\"]\n");
+    assert_one_line_error(
+        &run(&["--config", f.to_str().unwrap()]),
+        &["listen", "not-an-address"],
+    );
+    assert_one_line_error(
+        &run(&["--config", "/nonexistent/rootward.toml"]),
+        &["/nonexistent/rootward.toml"],
+    );
+    let hints = temp_file("hints", ". 3600 NS a.root.test.\n");
+    assert_one_line_error(
+        &run(&[
+            "--root-hints",
+            hints.to_str().unwrap(),
+            "--listen",
+            "127.57.0.2:0",
+        ]),
+        &["root hints", "no NS record"],
+    );
+}
+
+#[test]
+fn a_port_in_use_says_so() {
+    let taken = UdpSocket::bind("127.57.0.3:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(&["--listen", &addr]);
+    assert_one_line_error(&o, &[&addr, "address already in use"]);
+}

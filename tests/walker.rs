@@ -604,3 +604,42 @@ async fn priming_reply_without_addresses_falls_back_to_the_hints() {
     assert_eq!(data(&res), ["www.example.test. A 192.0.2.1"]);
     assert_eq!(h.net.server(ROOT).count(".", RecordType::NS), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_family_without_a_route_is_skipped_after_one_try() {
+    // Four IPv6-only servers and one IPv4 server for the same zone.
+    let mut extra = String::new();
+    for i in 1..=4 {
+        extra.push_str(&format!(
+            "dual NS v6-{i}.dual\nv6-{i}.dual AAAA 2001:db8::{i}\n"
+        ));
+    }
+    extra.push_str("dual NS v4.dual\nv4.dual A 198.51.100.60\n");
+    let net = tree_with(root_zone(""), test_zone(&extra));
+    let dual = || {
+        zone(
+            "dual.test.",
+            "@ SOA v4 admin 1 3600 900 604800 300\n@ NS v4\nv4 A 198.51.100.60\nwww A 192.0.2.61",
+        )
+    };
+    net.serve("198.51.100.60", vec![dual()]);
+    for i in 1..=4 {
+        net.serve(&format!("2001:db8::{i}"), vec![dual()]);
+    }
+    net.set_no_ipv6_route(true);
+    let h = Harness::new(net);
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        data(&h.ask("www.dual.test.", RecordType::A).await),
+        ["www.dual.test. A 192.0.2.61"]
+    );
+    assert!(
+        h.net.unroutable() <= 1,
+        "{} tries without a route",
+        h.net.unroutable()
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "no timeout was waited for"
+    );
+}

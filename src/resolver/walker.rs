@@ -262,6 +262,14 @@ impl Walker {
             Ok(reply) => reply,
             Err(e) => {
                 debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
+                if matches!(e, UpstreamError::Unreachable(_)) {
+                    // No route for this family here (a host without IPv6,
+                    // say): skip its other addresses for the rest of the walk.
+                    match out.server {
+                        SocketAddr::V4(_) => self.policy.no_ipv4 = true,
+                        SocketAddr::V6(_) => self.policy.no_ipv6 = true,
+                    }
+                }
                 return;
             }
         };

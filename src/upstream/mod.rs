@@ -32,8 +32,9 @@ pub enum UpstreamError {
     /// No matching reply within the timeout.
     #[error("timed out")]
     Timeout,
-    /// The address family or network has no route here (EADDRNOTAVAIL,
-    /// ENETUNREACH, EHOSTUNREACH): skipped at once rather than waited on.
+    /// The address family has no route or no source address here
+    /// (ENETUNREACH, EADDRNOTAVAIL): skipped at once rather than waited on.
+    /// A single unreachable host (EHOSTUNREACH) is an `Io` error instead.
     #[error("unreachable: {0}")]
     Unreachable(io::Error),
     /// Any other socket error.
@@ -49,7 +50,7 @@ impl UpstreamError {
     pub fn from_io(e: io::Error) -> Self {
         use io::ErrorKind::*;
         match e.kind() {
-            AddrNotAvailable | NetworkUnreachable | HostUnreachable => Self::Unreachable(e),
+            AddrNotAvailable | NetworkUnreachable => Self::Unreachable(e),
             TimedOut => Self::Timeout,
             _ => Self::Io(e),
         }

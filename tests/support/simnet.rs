@@ -7,7 +7,9 @@
 //! the test runs instantly.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +27,11 @@ pub const SIM_TIMEOUT: Duration = Duration::from_millis(800);
 #[derive(Default)]
 pub struct SimNet {
     servers: Mutex<HashMap<IpAddr, Arc<Responder>>>,
+    /// When set, IPv6 destinations fail at once with ENETUNREACH, as on a
+    /// host without IPv6 connectivity.
+    no_ipv6_route: AtomicBool,
+    /// Queries that failed for lack of a route.
+    unroutable: AtomicUsize,
 }
 
 impl SimNet {
@@ -45,6 +52,16 @@ impl SimNet {
     pub fn server(&self, addr: &str) -> Arc<Responder> {
         let ip: IpAddr = addr.parse().expect("server address");
         self.servers.lock().unwrap()[&ip].clone()
+    }
+
+    /// Makes every IPv6 destination unroutable (or routable again).
+    pub fn set_no_ipv6_route(&self, on: bool) {
+        self.no_ipv6_route.store(on, Ordering::SeqCst);
+    }
+
+    /// Queries that failed for lack of a route.
+    pub fn unroutable(&self) -> usize {
+        self.unroutable.load(Ordering::SeqCst)
     }
 
     /// Queries received by every server, in all.
@@ -75,6 +92,12 @@ impl Upstream for SimNet {
         query: &UpstreamQuery,
     ) -> Result<Message, UpstreamError> {
         assert_eq!(server.port(), 53, "the walker queries port 53");
+        if server.is_ipv6() && self.no_ipv6_route.load(Ordering::SeqCst) {
+            self.unroutable.fetch_add(1, Ordering::SeqCst);
+            return Err(UpstreamError::from_io(
+                io::ErrorKind::NetworkUnreachable.into(),
+            ));
+        }
         let responder = self.servers.lock().unwrap().get(&server.ip()).cloned();
         let Some(responder) = responder else {
             // Nobody there: like a black-holed address.

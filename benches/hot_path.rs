@@ -30,6 +30,7 @@ impl Upstream for Unreachable {
         &self,
         _: std::net::SocketAddr,
         _: &UpstreamQuery,
+        _: Duration,
     ) -> Result<Message, UpstreamError> {
         Err(UpstreamError::Timeout)
     }
@@ -61,6 +62,7 @@ fn main() {
         ResolverConfig {
             policy: AddressPolicy::default(),
             resolution_timeout: Duration::from_secs(4),
+            upstream_timeout: Duration::from_secs(1),
         },
     ));
     let handler = Handler::new(resolver);

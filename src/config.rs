@@ -42,6 +42,39 @@ pub const DEFAULT_RESOLUTION_TIMEOUT: Duration = Duration::from_secs(4);
 /// moves to the next server.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1_000);
 
+/// Default stale window (RFC 8767 §5 suggests 1–3 days; Unbound's
+/// `serve-expired-ttl` is 1 day when enabled): how long past expiry an entry
+/// may still be served when every authority has failed.
+pub const DEFAULT_SERVE_STALE_WINDOW: Duration = Duration::from_secs(86_400);
+/// Default time a failed resolution is remembered (RFC 9520 §3.2 asks for at
+/// least 1 s; Unbound keeps 5 s, BIND 1 s).
+pub const DEFAULT_FAILURE_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// QNAME minimisation mode (RFC 9156).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QnameMinimisation {
+    /// Minimise; if a server answers NXDOMAIN for an intermediate name
+    /// (a broken authority, RFC 9156 §2.3), ask for the full name instead.
+    #[default]
+    Relaxed,
+    /// Minimise and trust NXDOMAIN for intermediate names (RFC 8020).
+    Strict,
+    /// Send the full name to every server.
+    Off,
+}
+
+impl std::str::FromStr for QnameMinimisation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "relaxed" => Ok(Self::Relaxed),
+            "strict" => Ok(Self::Strict),
+            "off" => Ok(Self::Off),
+            _ => Err("expected relaxed, strict or off".to_string()),
+        }
+    }
+}
+
 /// A configuration error: always names the option and the offending value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -134,6 +167,26 @@ pub struct Cli {
     /// Time one upstream query waits for a reply. [default: 1s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
     pub upstream_timeout: Option<Duration>,
+    /// QNAME minimisation (RFC 9156): relaxed, strict or off.
+    /// [default: relaxed]
+    #[arg(long, value_name = "MODE")]
+    pub qname_minimisation: Option<QnameMinimisation>,
+    /// Randomise the case of upstream query names (0x20): on or off.
+    /// [default: on]
+    #[arg(long = "use-0x20", value_name = "on|off", value_parser = parse_on_off)]
+    pub use_0x20: Option<bool>,
+    /// How long past expiry an answer may be served when every authority
+    /// fails (RFC 8767); 0s turns serve-stale off. [default: 1day]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
+    pub serve_stale_window: Option<Duration>,
+    /// Refresh popular entries in the last 10% of their TTL: on or off.
+    /// [default: on]
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub prefetch: Option<bool>,
+    /// How long a failed resolution is remembered (RFC 9520); 0s turns it
+    /// off. [default: 5s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
+    pub failure_cache_ttl: Option<Duration>,
     /// Log level: error, warn, info, debug or trace. [default: info]
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<String>,
@@ -157,6 +210,12 @@ struct FileConfig {
     tcp_idle_timeout: Option<toml::Value>,
     resolution_timeout: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    qname_minimisation: Option<String>,
+    #[serde(rename = "use-0x20")]
+    use_0x20: Option<toml::Value>,
+    serve_stale_window: Option<toml::Value>,
+    prefetch: Option<toml::Value>,
+    failure_cache_ttl: Option<toml::Value>,
     log_level: Option<String>,
 }
 
@@ -189,8 +248,19 @@ pub struct Config {
     pub tcp_idle_timeout: Duration,
     /// Total time per client question.
     pub resolution_timeout: Duration,
-    /// Time per upstream query.
+    /// Longest wait for one upstream reply (the cap on the RTT-based
+    /// timeout).
     pub upstream_timeout: Duration,
+    /// QNAME minimisation mode.
+    pub qname_minimisation: QnameMinimisation,
+    /// 0x20 case randomisation of upstream names.
+    pub use_0x20: bool,
+    /// Serve-stale window; zero disables serve-stale.
+    pub serve_stale_window: Duration,
+    /// Prefetch of entries near expiry.
+    pub prefetch: bool,
+    /// Failure cache TTL; zero disables it.
+    pub failure_cache_ttl: Duration,
     /// Log level name.
     pub log_level: String,
 }
@@ -215,6 +285,11 @@ impl Default for Config {
             tcp_idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             resolution_timeout: DEFAULT_RESOLUTION_TIMEOUT,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            qname_minimisation: QnameMinimisation::default(),
+            use_0x20: true,
+            serve_stale_window: DEFAULT_SERVE_STALE_WINDOW,
+            prefetch: true,
+            failure_cache_ttl: DEFAULT_FAILURE_CACHE_TTL,
             log_level: "info".to_string(),
         }
     }
@@ -265,6 +340,27 @@ impl Config {
             (Some(v), _) => Ok(v),
             (None, Some(v)) => duration_from_toml(key, &v),
             (None, None) => Ok(default),
+        };
+        let on_off =
+            |flag: Option<bool>, value: Option<toml::Value>, key, default| match (flag, value) {
+                (Some(v), _) => Ok(v),
+                (None, Some(toml::Value::Boolean(b))) => Ok(b),
+                (None, Some(toml::Value::String(s))) => {
+                    parse_on_off(&s).map_err(|r| invalid(key, &s, r))
+                }
+                (None, Some(other)) => Err(invalid(
+                    key,
+                    &other.to_string(),
+                    "expected on or off".into(),
+                )),
+                (None, None) => Ok(default),
+            };
+        let qname_minimisation = match (cli.qname_minimisation, file.qname_minimisation) {
+            (Some(m), _) => m,
+            (None, Some(s)) => s
+                .parse()
+                .map_err(|r| invalid("qname-minimisation", &s, r))?,
+            (None, None) => d.qname_minimisation,
         };
         let log_level = match (cli.log_level, file.log_level) {
             (Some(l), _) => l,
@@ -319,6 +415,21 @@ impl Config {
                 file.upstream_timeout,
                 "upstream-timeout",
                 d.upstream_timeout,
+            )?,
+            qname_minimisation,
+            use_0x20: on_off(cli.use_0x20, file.use_0x20, "use-0x20", d.use_0x20)?,
+            serve_stale_window: duration(
+                cli.serve_stale_window,
+                file.serve_stale_window,
+                "serve-stale-window",
+                d.serve_stale_window,
+            )?,
+            prefetch: on_off(cli.prefetch, file.prefetch, "prefetch", d.prefetch)?,
+            failure_cache_ttl: duration(
+                cli.failure_cache_ttl,
+                file.failure_cache_ttl,
+                "failure-cache-ttl",
+                d.failure_cache_ttl,
             )?,
             log_level,
         };
@@ -449,6 +560,14 @@ fn duration_from_toml(key: &str, value: &toml::Value) -> Result<Duration, Config
     }
 }
 
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        _ => Err("expected on or off".to_string()),
+    }
+}
+
 fn parse_log_level(s: &str) -> Result<String, String> {
     match s.to_ascii_lowercase().as_str() {
         l @ ("error" | "warn" | "info" | "debug" | "trace" | "off") => Ok(l.to_string()),
@@ -514,6 +633,34 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("cache-min-ttl") && err.contains("2h"), "{err}");
+    }
+
+    #[test]
+    fn resilience_options_parse_from_flags_and_file() {
+        let c = Config::from_toml(
+            "qname-minimisation = \"strict\"\nuse-0x20 = \"off\"\nprefetch = false\nserve-stale-window = \"2h\"\nfailure-cache-ttl = 1",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.qname_minimisation, QnameMinimisation::Strict);
+        assert!(!c.use_0x20 && !c.prefetch);
+        assert_eq!(c.serve_stale_window, Duration::from_secs(7200));
+        assert_eq!(c.failure_cache_ttl, Duration::from_secs(1));
+        let cli = Cli::try_parse_from([
+            "rootward",
+            "--use-0x20",
+            "on",
+            "--qname-minimisation",
+            "off",
+        ])
+        .unwrap();
+        let c = Config::load(cli).unwrap();
+        assert!(c.use_0x20);
+        assert_eq!(c.qname_minimisation, QnameMinimisation::Off);
+        let err = Config::from_toml("use-0x20 = \"maybe\"", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use-0x20") && err.contains("maybe"), "{err}");
     }
 
     #[test]

@@ -100,7 +100,7 @@ async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
             .copied()
     };
     let upstream = SocketUpstream::new(UpstreamConfig {
-        timeout: config.upstream_timeout,
+        use_0x20: config.use_0x20,
         source_v4: match source(false) {
             Some(IpAddr::V4(a)) => Some(a),
             _ => None,
@@ -122,6 +122,7 @@ async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
                 allow_loopback: config.allow_loopback_upstream,
             },
             resolution_timeout: config.resolution_timeout,
+            upstream_timeout: config.upstream_timeout,
         },
     ));
     let limits = TcpLimits {

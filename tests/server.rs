@@ -111,6 +111,7 @@ impl Running {
                     ResolverConfig {
                         policy: AddressPolicy::default(),
                         resolution_timeout: Duration::from_secs(3),
+                        upstream_timeout: Duration::from_secs(1),
                     },
                 ));
                 server::run(sockets, resolver, limits, Duration::from_secs(4), async {

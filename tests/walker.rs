@@ -169,6 +169,7 @@ impl Harness {
             ResolverConfig {
                 policy,
                 resolution_timeout: Duration::from_secs(4),
+                upstream_timeout: Duration::from_secs(1),
             },
         ));
         Self {

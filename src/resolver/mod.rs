@@ -39,6 +39,8 @@ pub struct ResolverConfig {
     pub policy: AddressPolicy,
     /// Total time for one question.
     pub resolution_timeout: Duration,
+    /// Longest wait for one upstream reply.
+    pub upstream_timeout: Duration,
 }
 
 type InFlight = Arc<OnceCell<Resolution>>;
@@ -126,7 +128,10 @@ impl<U: Upstream> Resolver<U> {
                 match walker.step(self.clock.now()) {
                     Action::Done(resolution) => return resolution,
                     Action::Send(out) => {
-                        let reply = self.upstream.query(out.server, &out.query).await;
+                        let reply = self
+                            .upstream
+                            .query(out.server, &out.query, self.config.upstream_timeout)
+                            .await;
                         walker.on_reply(reply, self.clock.now());
                     }
                 }

@@ -10,6 +10,7 @@ pub mod socket;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RecordType};
@@ -61,13 +62,15 @@ impl UpstreamError {
 ///
 /// Guarantees of an implementation: the reply returned came from `server`,
 /// answers exactly `query` (same name, type and class) and carries the ID
-/// that was sent; transport details (EDNS and its fallback, TC → TCP,
-/// timeouts) are handled inside. Anything else is an [`UpstreamError`].
+/// that was sent; transport details (EDNS and its fallback, TC → TCP, case
+/// randomisation) are handled inside. It returns within `timeout`: a reply,
+/// or [`UpstreamError::Timeout`], or another [`UpstreamError`] sooner.
 pub trait Upstream: Send + Sync + 'static {
-    /// Asks `server` the question `query`.
+    /// Asks `server` the question `query`, waiting at most `timeout`.
     fn query(
         &self,
         server: SocketAddr,
         query: &UpstreamQuery,
+        timeout: Duration,
     ) -> impl Future<Output = Result<Message, UpstreamError>> + Send;
 }

@@ -42,8 +42,9 @@ const MAX_MISMATCHED_REPLIES: usize = 64;
 /// Settings of the real upstream.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
-    /// Time one attempt (UDP, then TCP if truncated) may take.
-    pub timeout: Duration,
+    /// Randomise the case of query names (0x20) and require the reply to
+    /// echo it byte for byte.
+    pub use_0x20: bool,
     /// Source address for IPv4 servers (`None`: any).
     pub source_v4: Option<Ipv4Addr>,
     /// Source address for IPv6 servers (`None`: any).
@@ -150,8 +151,9 @@ impl Upstream for SocketUpstream {
         &self,
         server: SocketAddr,
         query: &UpstreamQuery,
+        timeout: Duration,
     ) -> Result<Message, UpstreamError> {
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = Instant::now() + timeout;
         let mut reply = self.udp(server, query, true, deadline).await?;
         if reply.metadata.response_code == ResponseCode::FormErr && reply.edns.is_none() {
             // RFC 6891 §7: a server that does not know EDNS answers FORMERR

@@ -20,7 +20,8 @@ use rootward::upstream::{Upstream, UpstreamError, UpstreamQuery};
 use super::authority::Zone;
 use super::authority_server::{Behaviour, Reply, Responder, Transport};
 
-/// What a dead server costs before the upstream gives up on it.
+/// The longest a simulated query waits: a dead server costs the walker the
+/// smaller of this and the timeout it asked for.
 pub const SIM_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// The simulated network.
@@ -90,7 +91,9 @@ impl Upstream for SimNet {
         &self,
         server: SocketAddr,
         query: &UpstreamQuery,
+        timeout: Duration,
     ) -> Result<Message, UpstreamError> {
+        let timeout = timeout.min(SIM_TIMEOUT);
         assert_eq!(server.port(), 53, "the walker queries port 53");
         if server.is_ipv6() && self.no_ipv6_route.load(Ordering::SeqCst) {
             self.unroutable.fetch_add(1, Ordering::SeqCst);
@@ -101,7 +104,7 @@ impl Upstream for SimNet {
         let responder = self.servers.lock().unwrap().get(&server.ip()).cloned();
         let Some(responder) = responder else {
             // Nobody there: like a black-holed address.
-            tokio::time::sleep(SIM_TIMEOUT).await;
+            tokio::time::sleep(timeout).await;
             return Err(UpstreamError::Timeout);
         };
         let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
@@ -111,16 +114,16 @@ impl Upstream for SimNet {
         msg.set_edns(e);
         match responder.handle(Transport::Udp, &msg) {
             Reply::None => {
-                tokio::time::sleep(SIM_TIMEOUT).await;
+                tokio::time::sleep(timeout).await;
                 Err(UpstreamError::Timeout)
             }
             Reply::Now(m) => Ok(m),
-            Reply::After(d, m) if d < SIM_TIMEOUT => {
+            Reply::After(d, m) if d < timeout => {
                 tokio::time::sleep(d).await;
                 Ok(m)
             }
             Reply::After(..) => {
-                tokio::time::sleep(SIM_TIMEOUT).await;
+                tokio::time::sleep(timeout).await;
                 Err(UpstreamError::Timeout)
             }
         }

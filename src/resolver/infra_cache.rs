@@ -1,0 +1,1 @@
+//! Per-server state for server selection (being written).

@@ -45,6 +45,7 @@ fn main() {
             Duration::from_secs(86_400),
             Duration::from_secs(3_600),
         ),
+        Duration::ZERO,
     ));
     let records: Vec<Record> = (1..=4)
         .map(|i| Record::from_rdata(name.clone(), 3600, RData::A(A([192, 0, 2, i].into()))))
@@ -60,9 +61,8 @@ fn main() {
         RootHints::builtin(),
         Arc::new(SystemClock),
         ResolverConfig {
-            policy: AddressPolicy::default(),
             resolution_timeout: Duration::from_secs(4),
-            upstream_timeout: Duration::from_secs(1),
+            ..ResolverConfig::with_policy(AddressPolicy::default())
         },
     ));
     let handler = Handler::new(resolver);

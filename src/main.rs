@@ -91,6 +91,7 @@ async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
             config.cache_max_ttl,
             config.cache_max_negative_ttl,
         ),
+        config.serve_stale_window,
     ));
     let source = |v6: bool| {
         config
@@ -123,6 +124,8 @@ async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
             },
             resolution_timeout: config.resolution_timeout,
             upstream_timeout: config.upstream_timeout,
+            failure_ttl: config.failure_cache_ttl,
+            prefetch: config.prefetch,
         },
     ));
     let limits = TcpLimits {

@@ -17,6 +17,7 @@ use rootward::cache::{Cache, TtlPolicy};
 use rootward::clock::SystemClock;
 use rootward::resolver::{AddressPolicy, Resolver, ResolverConfig};
 use rootward::root_hints::RootHints;
+use rootward::server::response::ede_of;
 use rootward::server::{self, TcpLimits};
 use tokio::sync::oneshot;
 
@@ -104,14 +105,14 @@ impl Running {
                             Duration::from_secs(86400),
                             Duration::from_secs(3600),
                         ),
+                        Duration::ZERO,
                     )),
                     upstream,
                     hints,
                     Arc::new(SystemClock),
                     ResolverConfig {
-                        policy: AddressPolicy::default(),
                         resolution_timeout: Duration::from_secs(3),
-                        upstream_timeout: Duration::from_secs(1),
+                        ..ResolverConfig::with_policy(AddressPolicy::default())
                     },
                 ));
                 server::run(sockets, resolver, limits, Duration::from_secs(4), async {
@@ -399,8 +400,15 @@ fn failure_is_servfail_in_bounded_time_not_silence() {
     net.server(LEAF).set_behaviour(Behaviour::Dead);
     let s = Running::start(8, net, limits());
     let started = Instant::now();
-    let m = s.client().udp("www.example.", RecordType::A);
+    let m = s.client().udp_edns("www.example.", RecordType::A, 1232);
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     assert!(started.elapsed() < Duration::from_secs(4));
+    // RFC 8914: the EDNS client is told why (22 No Reachable Authority), and
+    // the failure is remembered (13 Cached Error) rather than retried at once.
+    assert_eq!(ede_of(&m).map(|e| e.0), Some(22));
+    let again = s.client().udp_edns("www.example.", RecordType::A, 1232);
+    assert_eq!(ede_of(&again).map(|e| e.0), Some(13));
+    // A client without EDNS gets no OPT, hence no EDE.
+    assert!(s.client().udp("www.example.", RecordType::A).edns.is_none());
     assert!(s.net.server(LEAF).total() >= 1);
 }

@@ -12,7 +12,8 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rootward::cache::{Cache, TtlPolicy};
 use rootward::clock::ManualClock;
 use rootward::resolver::limits::{MAX_NS_LOOKUPS_PER_CUT, MAX_UPSTREAM_QUERIES};
-use rootward::resolver::{AddressPolicy, Resolution, Resolver, ResolverConfig};
+use rootward::resolver::resolution::STALE_ANSWER_TTL;
+use rootward::resolver::{AddressPolicy, ExtendedError, Resolution, Resolver, ResolverConfig};
 use rootward::root_hints::RootHints;
 
 use support::authority::{Zone, record};
@@ -162,14 +163,13 @@ impl Harness {
         )
         .unwrap();
         let resolver = Arc::new(Resolver::new(
-            Arc::new(Cache::new(10_000, ttl)),
+            Arc::new(Cache::new(10_000, ttl, Duration::from_secs(86_400))),
             net.clone(),
             hints,
             Arc::new(clock.clone()),
             ResolverConfig {
-                policy,
                 resolution_timeout: Duration::from_secs(4),
-                upstream_timeout: Duration::from_secs(1),
+                ..ResolverConfig::with_policy(policy)
             },
         ));
         Self {
@@ -643,4 +643,90 @@ async fn a_family_without_a_route_is_skipped_after_one_try() {
         started.elapsed() < Duration::from_millis(100),
         "no timeout was waited for"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn serve_stale_when_every_server_of_the_zone_fails() {
+    let h = Harness::new(tree());
+    assert_eq!(
+        h.ask("www.example.test.", RecordType::A).await.answers[0].ttl,
+        300
+    );
+    h.clock.advance(301);
+    h.net.server(NS1).set_behaviour(Behaviour::Dead);
+    h.net.server(NS2).set_behaviour(Behaviour::Dead);
+    let started = tokio::time::Instant::now();
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "within the client's timeout"
+    );
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    assert_eq!(data(&res), ["www.example.test. A 192.0.2.1"]);
+    assert_eq!(res.answers[0].ttl, STALE_ANSWER_TTL);
+    assert_eq!(res.ede, Some(ExtendedError::STALE_ANSWER));
+    // The servers come back: once the failure has aged out, fresh data.
+    h.net.server(NS1).set_behaviour(Behaviour::Normal);
+    h.net.server(NS2).set_behaviour(Behaviour::Normal);
+    h.clock.advance(6);
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!((res.answers[0].ttl, res.ede), (300, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_remembered_briefly_and_not_turned_into_a_query_flood() {
+    let net = tree();
+    net.server(NS1).set_behaviour(Behaviour::Dead);
+    net.server(NS2).set_behaviour(Behaviour::Dead);
+    let h = Harness::new(net);
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::ServFail);
+    assert_eq!(res.ede, Some(ExtendedError::NO_REACHABLE_AUTHORITY));
+    let sent = h.net.total();
+    for _ in 0..20 {
+        let res = h.ask("www.example.test.", RecordType::A).await;
+        assert_eq!(res.ede, Some(ExtendedError::CACHED_ERROR));
+    }
+    assert_eq!(
+        h.net.total(),
+        sent,
+        "20 retries within the failure TTL send nothing"
+    );
+    h.clock.advance(6);
+    assert_eq!(
+        h.ask("www.example.test.", RecordType::A).await.rcode,
+        ResponseCode::ServFail
+    );
+    assert!(
+        h.net.total() > sent,
+        "after the failure TTL the zone is tried again"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn prefetch_refreshes_an_entry_before_it_expires() {
+    let h = Harness::new(tree());
+    let name = Name::from_ascii("www.example.test.").unwrap();
+    h.ask("www.example.test.", RecordType::A).await;
+    let leaf = || h.net.server(NS1).total() + h.net.server(NS2).total();
+    let before = leaf();
+    h.clock.advance(200);
+    assert!(
+        !h.resolver.lookup(&name, RecordType::A).unwrap().refresh_due,
+        "100 of 300 s left"
+    );
+    h.clock.advance(75);
+    let hit = h.resolver.lookup(&name, RecordType::A).unwrap();
+    assert!(hit.refresh_due, "25 of 300 s left: in the last tenth");
+    assert_eq!(hit.resolution.answers[0].ttl, 25);
+    h.resolver.refresh(&name, RecordType::A).await;
+    assert_eq!(leaf(), before + 1, "one upstream query refreshed it");
+    // Past the original expiry the client still never misses.
+    h.clock.advance(30);
+    let hit = h
+        .resolver
+        .lookup(&name, RecordType::A)
+        .expect("still cached");
+    assert_eq!(hit.resolution.answers[0].ttl, 270);
+    assert!(!hit.refresh_due);
 }

@@ -50,13 +50,23 @@ impl Lifetime for CachedAnswer {
     }
 }
 
-/// Expires each entry after its own TTL (plus one second, so that moka never
-/// drops an entry our clock still calls alive within the same second).
-struct TtlExpiry;
+/// Expires each entry after its own TTL plus `grace` seconds: the
+/// serve-stale window for answers, nothing for RRsets. One more second keeps
+/// moka from dropping an entry our clock still calls alive within the same
+/// second.
+struct TtlExpiry {
+    grace: u64,
+}
+
+impl TtlExpiry {
+    fn lifetime(&self, ttl: u32) -> Duration {
+        Duration::from_secs(u64::from(ttl) + self.grace + 1)
+    }
+}
 
 impl<K, V: Lifetime> Expiry<K, Arc<V>> for TtlExpiry {
     fn expire_after_create(&self, _: &K, value: &Arc<V>, _: Instant) -> Option<Duration> {
-        Some(Duration::from_secs(u64::from(value.ttl_secs()) + 1))
+        Some(self.lifetime(value.ttl_secs()))
     }
 
     fn expire_after_update(
@@ -66,7 +76,7 @@ impl<K, V: Lifetime> Expiry<K, Arc<V>> for TtlExpiry {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(Duration::from_secs(u64::from(value.ttl_secs()) + 1))
+        Some(self.lifetime(value.ttl_secs()))
     }
 }
 
@@ -75,23 +85,29 @@ pub struct Cache {
     answers: Moka<QuestionKey, Arc<CachedAnswer>>,
     rrsets: Moka<RrsetKey, Arc<CachedRrset>>,
     policy: TtlPolicy,
+    stale_window: u64,
 }
 
 impl Cache {
     /// A cache of at most `size` entries, split evenly between answers and
-    /// RRsets, storing TTLs by `policy`.
-    pub fn new(size: u64, policy: TtlPolicy) -> Self {
+    /// RRsets, storing TTLs by `policy`. Answers are kept `stale_window`
+    /// past expiry for serve-stale (RFC 8767); zero keeps nothing stale.
+    pub fn new(size: u64, policy: TtlPolicy, stale_window: Duration) -> Self {
         let half = (size / 2).max(1);
+        let stale_window = stale_window.as_secs();
         Self {
             answers: Moka::builder()
                 .max_capacity(half)
-                .expire_after(TtlExpiry)
+                .expire_after(TtlExpiry {
+                    grace: stale_window,
+                })
                 .build(),
             rrsets: Moka::builder()
                 .max_capacity(half)
-                .expire_after(TtlExpiry)
+                .expire_after(TtlExpiry { grace: 0 })
                 .build(),
             policy,
+            stale_window,
         }
     }
 
@@ -103,6 +119,15 @@ impl Cache {
     /// The live answer to a question at `now`, if any.
     pub fn answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
         self.answers.get(key).filter(|a| a.remaining(now) > 0)
+    }
+
+    /// An expired answer still inside the serve-stale window at `now`
+    /// (RFC 8767 §4): for use only when every authority has failed.
+    pub fn stale_answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
+        self.answers.get(key).filter(|a| {
+            let expired_at = a.stored_at + u64::from(a.ttl);
+            a.remaining(now) == 0 && now <= expired_at + self.stale_window
+        })
     }
 
     /// The live RRset `name`/`rtype` at `now`, if any.
@@ -243,6 +268,7 @@ mod tests {
                 Duration::from_secs(3600),
                 Duration::from_secs(600),
             ),
+            Duration::ZERO,
         )
     }
 
@@ -308,6 +334,7 @@ mod tests {
                 Duration::from_secs(60),
                 Duration::from_secs(60),
             ),
+            Duration::ZERO,
         );
         let a = Record::from_rdata(name("x."), 0, RData::A(A(Ipv4Addr::LOCALHOST)));
         let key = QuestionKey::new(&name("x."), RecordType::A);

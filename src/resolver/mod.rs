@@ -20,16 +20,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
+use moka::sync::Cache as MokaCache;
 use tokio::sync::OnceCell;
 use tracing::debug;
 
 pub use address_policy::AddressPolicy;
-pub use resolution::Resolution;
+pub use resolution::{ExtendedError, Resolution};
 pub use walker::{Action, Outbound, Walker};
 
 use crate::cache::{Cache, QuestionKey};
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
+use crate::config;
 use crate::root_hints::RootHints;
 use crate::upstream::Upstream;
 
@@ -42,9 +45,45 @@ pub struct ResolverConfig {
     pub resolution_timeout: Duration,
     /// Longest wait for one upstream reply.
     pub upstream_timeout: Duration,
+    /// How long a failed question is answered from the failure cache
+    /// (RFC 9520); zero turns it off.
+    pub failure_ttl: Duration,
+    /// Refresh entries asked for in the last tenth of their TTL.
+    pub prefetch: bool,
 }
 
+impl ResolverConfig {
+    /// The defaults of the command line, with `policy`.
+    pub fn with_policy(policy: AddressPolicy) -> Self {
+        Self {
+            policy,
+            resolution_timeout: config::DEFAULT_RESOLUTION_TIMEOUT,
+            upstream_timeout: config::DEFAULT_UPSTREAM_TIMEOUT,
+            failure_ttl: config::DEFAULT_FAILURE_CACHE_TTL,
+            prefetch: true,
+        }
+    }
+}
+
+/// Smallest original TTL worth prefetching: refreshing records that live a
+/// few seconds would just double the upstream traffic for them.
+pub const PREFETCH_MIN_TTL: u32 = 10;
+/// Prefetch starts when at most this fraction (1/N) of the TTL is left:
+/// Unbound's `prefetch` uses the last 10%.
+pub const PREFETCH_FRACTION: u32 = 10;
+/// Failed questions remembered at once (each a few dozen bytes).
+const FAILURE_CACHE_CAPACITY: u64 = 10_000;
+
 type InFlight = Arc<OnceCell<Resolution>>;
+
+/// A cache hit, and whether it is due for a prefetch.
+#[derive(Debug)]
+pub struct Hit {
+    /// The answer, TTLs counted down.
+    pub resolution: Resolution,
+    /// Prefetch is on and the entry is in the last tenth of its TTL.
+    pub refresh_due: bool,
+}
 
 /// Resolves cache misses by walking from the closest known zone cut.
 pub struct Resolver<U> {
@@ -56,6 +95,9 @@ pub struct Resolver<U> {
     /// Questions being resolved. Only misses take this lock; cache hits
     /// never reach the resolver.
     in_flight: Mutex<HashMap<QuestionKey, InFlight>>,
+    /// Questions that failed, with the wall-clock second until which the
+    /// failure stands (RFC 9520 §3.2).
+    failures: MokaCache<QuestionKey, Timestamp>,
 }
 
 impl<U: Upstream> Resolver<U> {
@@ -68,6 +110,10 @@ impl<U: Upstream> Resolver<U> {
         clock: Arc<dyn Clock>,
         config: ResolverConfig,
     ) -> Self {
+        let failures = MokaCache::builder()
+            .max_capacity(FAILURE_CACHE_CAPACITY)
+            .time_to_live(config.failure_ttl + Duration::from_secs(1))
+            .build();
         Self {
             cache,
             upstream,
@@ -75,6 +121,7 @@ impl<U: Upstream> Resolver<U> {
             clock,
             config,
             in_flight: Mutex::new(HashMap::new()),
+            failures,
         }
     }
 
@@ -90,33 +137,102 @@ impl<U: Upstream> Resolver<U> {
 
     /// The cached answer to `name`/`qtype`, if alive: the hot path.
     pub fn cached(&self, name: &Name, qtype: RecordType) -> Option<Resolution> {
+        self.lookup(name, qtype).map(|hit| hit.resolution)
+    }
+
+    /// Like [`cached`](Self::cached), also telling whether the entry should
+    /// be refreshed in the background ([`refresh`](Self::refresh)).
+    pub fn lookup(&self, name: &Name, qtype: RecordType) -> Option<Hit> {
         let now = self.clock.now();
-        self.cache
-            .answer(&QuestionKey::new(name, qtype), now)
-            .map(|hit| Resolution::from_cached(&hit, now))
+        let hit = self.cache.answer(&QuestionKey::new(name, qtype), now)?;
+        let left = hit.remaining(now);
+        let refresh_due = self.config.prefetch
+            && hit.ttl >= PREFETCH_MIN_TTL
+            && left.saturating_mul(PREFETCH_FRACTION) <= hit.ttl;
+        Some(Hit {
+            resolution: Resolution::from_cached(&hit, now),
+            refresh_due,
+        })
     }
 
     /// Resolves `name`/`qtype`: from the cache if alive, else by walking.
-    /// Concurrent identical questions share one walk. Always returns within
-    /// `resolution-timeout` (plus scheduling): SERVFAIL past it.
+    /// Concurrent identical questions share one walk. A question that failed
+    /// moments ago fails again at once (RFC 9520); a failure is answered
+    /// from stale data when the cache still has some (RFC 8767). Always
+    /// returns within `resolution-timeout` (plus scheduling).
     pub async fn resolve(&self, name: &Name, qtype: RecordType) -> Resolution {
         if let Some(hit) = self.cached(name, qtype) {
             return hit;
         }
         let key = QuestionKey::new(name, qtype);
-        let cell = {
-            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(key.clone()).or_default().clone()
+        let now = self.clock.now();
+        if self.failures.get(&key).is_some_and(|until| now < until) {
+            return self.stale_or(&key, now, Resolution::servfail(ExtendedError::CACHED_ERROR));
+        }
+        let result = self.shared_walk(&key, name, qtype, false).await;
+        let Some(result) = result else {
+            return Resolution::servfail(ExtendedError::other("resolution abandoned"));
         };
-        let result = cell.get_or_init(|| self.walk(name, qtype)).await.clone();
-        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            map.remove(&key);
+        if result.rcode == ResponseCode::ServFail {
+            let now = self.clock.now();
+            if !self.config.failure_ttl.is_zero() {
+                self.failures
+                    .insert(key.clone(), now + self.config.failure_ttl.as_secs().max(1));
+            }
+            return self.stale_or(&key, now, result);
         }
         result
     }
 
-    async fn walk(&self, name: &Name, qtype: RecordType) -> Resolution {
+    /// Resolves `name`/`qtype` again although it is cached (prefetch), unless
+    /// a resolution of it is already under way. The answer goes to the cache.
+    pub async fn refresh(&self, name: &Name, qtype: RecordType) {
+        let key = QuestionKey::new(name, qtype);
+        let busy = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&key);
+        if !busy {
+            debug!(%name, ?qtype, "prefetch");
+            self.shared_walk(&key, name, qtype, true).await;
+        }
+    }
+
+    fn stale_or(&self, key: &QuestionKey, now: Timestamp, failure: Resolution) -> Resolution {
+        match self.cache.stale_answer(key, now) {
+            Some(stale) => {
+                debug!(name = %key.name, qtype = ?key.qtype, "serving stale");
+                Resolution::stale(&stale)
+            }
+            None => failure,
+        }
+    }
+
+    /// Runs (or joins) the one walk for `key`.
+    async fn shared_walk(
+        &self,
+        key: &QuestionKey,
+        name: &Name,
+        qtype: RecordType,
+        refresh: bool,
+    ) -> Option<Resolution> {
+        let cell = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(key.clone()).or_default().clone()
+        };
+        let result = cell
+            .get_or_init(|| self.walk(name, qtype, refresh))
+            .await
+            .clone();
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            map.remove(key);
+        }
+        Some(result)
+    }
+
+    async fn walk(&self, name: &Name, qtype: RecordType, refresh: bool) -> Resolution {
         let mut walker = Walker::new(
             name.clone(),
             qtype,
@@ -124,6 +240,9 @@ impl<U: Upstream> Resolver<U> {
             self.hints.clone(),
             self.config.policy,
         );
+        if refresh {
+            walker = walker.bypassing_answer_cache();
+        }
         let drive = async {
             loop {
                 match walker.step(self.clock.now()) {
@@ -142,7 +261,7 @@ impl<U: Upstream> Resolver<U> {
             Ok(resolution) => resolution,
             Err(_) => {
                 debug!(%name, ?qtype, "resolution timed out");
-                Resolution::servfail()
+                Resolution::servfail(ExtendedError::NO_REACHABLE_AUTHORITY)
             }
         }
     }

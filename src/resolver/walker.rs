@@ -25,7 +25,7 @@ use super::limits::{
     MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
     MAX_UPSTREAM_QUERIES,
 };
-use super::resolution::Resolution;
+use super::resolution::{ExtendedError, Resolution};
 use super::scrub::scrub;
 use super::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
 use crate::cache::{AnswerKind, Cache, QuestionKey, Trust};
@@ -106,6 +106,8 @@ pub struct Walker {
     priming_tried: bool,
     /// The client's resolution, once its frame has ended.
     finished: Option<Resolution>,
+    /// Skip the answer cache for the client's question (a prefetch).
+    refresh: bool,
 }
 
 /// How a frame ended.
@@ -113,7 +115,7 @@ enum FrameEnd {
     Positive(Vec<Record>),
     Negative(AnswerKind, Option<Box<Record>>),
     Cached(Resolution),
-    Failed(&'static str),
+    Failed(ExtendedError),
 }
 
 impl Walker {
@@ -135,7 +137,15 @@ impl Walker {
             outstanding: None,
             priming_tried: false,
             finished: None,
+            refresh: false,
         }
+    }
+
+    /// Resolves the client's question even if the answer cache has it (a
+    /// prefetch refreshing an entry near expiry).
+    pub fn bypassing_answer_cache(mut self) -> Self {
+        self.refresh = true;
+        self
     }
 
     /// Upstream queries asked for so far.
@@ -153,7 +163,9 @@ impl Walker {
                 return action;
             }
         }
-        Action::Done(Resolution::servfail())
+        Action::Done(Resolution::servfail(ExtendedError::other(
+            "walker step limit",
+        )))
     }
 
     fn advance(&mut self, now: Timestamp) -> Option<Action> {
@@ -162,13 +174,18 @@ impl Walker {
         }
         let depth = self.frames.len();
         let Some(frame) = self.frames.last_mut() else {
-            return Some(Action::Done(Resolution::servfail()));
+            return Some(Action::Done(Resolution::servfail(ExtendedError::other(
+                "no question left",
+            ))));
         };
         if frame.cut.is_none() {
             let key = QuestionKey::new(&frame.qname, frame.qtype);
-            if !matches!(frame.purpose, Purpose::Priming)
-                && let Some(hit) = self.cache.answer(&key, now)
-            {
+            let use_cache = match frame.purpose {
+                Purpose::Priming => false,
+                Purpose::Client => !self.refresh || !frame.chain.is_empty(),
+                Purpose::NsAddress(_) => true,
+            };
+            if use_cache && let Some(hit) = self.cache.answer(&key, now) {
                 let res = Resolution::from_cached(&hit, now);
                 self.end_frame(FrameEnd::Cached(res), now);
                 return None;
@@ -201,7 +218,10 @@ impl Walker {
         if self.sent >= MAX_UPSTREAM_QUERIES {
             debug!(sent = self.sent, "upstream query budget exhausted");
             self.frames.truncate(1);
-            self.end_frame(FrameEnd::Failed("query budget"), now);
+            self.end_frame(
+                FrameEnd::Failed(ExtendedError::other("upstream query budget exhausted")),
+                now,
+            );
             return None;
         }
         let cut = frame.cut.as_mut()?;
@@ -239,7 +259,7 @@ impl Walker {
                 return None;
             }
         }
-        self.end_frame(FrameEnd::Failed("no usable server"), now);
+        self.end_frame(FrameEnd::Failed(ExtendedError::NO_REACHABLE_AUTHORITY), now);
         None
     }
 
@@ -339,7 +359,10 @@ impl Walker {
             target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
         if looped || f.chain.len() > MAX_CNAME_CHAIN {
             debug!(%target, links = f.chain.len(), "CNAME loop or chain too long");
-            self.end_frame(FrameEnd::Failed("CNAME loop"), now);
+            self.end_frame(
+                FrameEnd::Failed(ExtendedError::other("CNAME loop or chain too long")),
+                now,
+            );
             return;
         }
         f.qname = target;
@@ -354,7 +377,10 @@ impl Walker {
         };
         f.referrals += 1;
         if f.referrals > MAX_REFERRALS {
-            self.end_frame(FrameEnd::Failed("too many referrals"), now);
+            self.end_frame(
+                FrameEnd::Failed(ExtendedError::other("too many referrals")),
+                now,
+            );
             return;
         }
         let cache = &self.cache;
@@ -422,8 +448,8 @@ impl Walker {
                 )
             }
             FrameEnd::Failed(why) => {
-                debug!(name = %frame.qname, qtype = ?frame.qtype, why, "resolution failed");
-                Resolution::servfail()
+                debug!(name = %frame.qname, qtype = ?frame.qtype, why = why.text, "resolution failed");
+                Resolution::servfail(why)
             }
         };
         match frame.purpose {
@@ -472,6 +498,7 @@ impl Walker {
                 rcode,
                 answers,
                 authorities,
+                ede: None,
             },
         }
     }

@@ -67,11 +67,15 @@ impl<U: Upstream> Handler<U> {
             Checked::Reply(b) => Handled::Reply(b),
             Checked::Resolve(q) => {
                 debug_assert_eq!(q.query().query_class(), DNSClass::IN);
-                match self
-                    .resolver
-                    .cached(q.query().name(), q.query().query_type())
-                {
-                    Some(hit) => encode(&q, &hit, transport),
+                let (name, qtype) = (q.query().name(), q.query().query_type());
+                match self.resolver.lookup(name, qtype) {
+                    Some(hit) => {
+                        if hit.refresh_due {
+                            let (resolver, name) = (self.resolver.clone(), name.clone());
+                            tokio::spawn(async move { resolver.refresh(&name, qtype).await });
+                        }
+                        encode(&q, &hit.resolution, transport)
+                    }
                     None => Handled::Miss(q),
                 }
             }
@@ -103,6 +107,7 @@ fn encode(q: &Question, res: &Resolution, transport: Transport) -> Handled {
         res.rcode,
         &res.answers,
         &res.authorities,
+        res.ede,
         transport,
     )
     .or_else(|| encode_error(&q.reply_to, ResponseCode::ServFail))

@@ -13,6 +13,9 @@
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::Record;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+
+use crate::resolver::ExtendedError;
 
 /// UDP payload size we advertise and the largest UDP response we send:
 /// avoids IP fragmentation on paths with an MTU of 1280 (DNS Flag Day 2020).
@@ -22,6 +25,8 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 pub const MIN_UDP_PAYLOAD: u16 = 512;
 /// Largest message over TCP (the 2-byte length prefix, RFC 1035 §4.2.2).
 pub const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
+/// EDNS option code of an Extended DNS Error (RFC 8914 §2).
+pub const EDE_OPTION_CODE: u16 = 15;
 
 /// The client's EDNS, as far as the response cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +77,7 @@ impl ReplyTo {
         }
     }
 
-    fn skeleton(&self, rcode: ResponseCode) -> Message {
+    fn skeleton(&self, rcode: ResponseCode, ede: Option<ExtendedError>) -> Message {
         let mut m = Message::new(self.id, MessageType::Response, self.op_code);
         m.metadata.recursion_desired = self.recursion_desired;
         m.metadata.checking_disabled = self.checking_disabled;
@@ -89,35 +94,60 @@ impl ReplyTo {
             e.set_max_payload(MAX_UDP_PAYLOAD);
             e.set_version(0);
             e.set_dnssec_ok(self.edns.is_some_and(|c| c.dnssec_ok));
+            // RFC 8914 §3: only to clients that sent an OPT.
+            if let (Some(ede), Some(_)) = (ede, self.edns) {
+                e.options_mut().insert(ede_option(ede));
+            }
             m.set_edns(e);
         }
         m
     }
 }
 
-/// Encodes an error response (no records).
-pub fn encode_error(to: &ReplyTo, rcode: ResponseCode) -> Option<Vec<u8>> {
-    to.skeleton(rcode).to_vec().ok()
+/// The EDE option: INFO-CODE then UTF-8 EXTRA-TEXT (RFC 8914 §2). hickory
+/// has no type for it, so it travels as an option hickory does not know.
+fn ede_option(ede: ExtendedError) -> EdnsOption {
+    let mut data = ede.code.to_be_bytes().to_vec();
+    data.extend_from_slice(ede.text.as_bytes());
+    EdnsOption::Unknown(EDE_OPTION_CODE, data)
 }
 
-/// Encodes a response with `answers` and `authorities`, truncated to what
-/// `transport` allows. `None` only if hickory cannot encode the records.
+/// Reads an EDE option back (tests and tools).
+pub fn ede_of(msg: &Message) -> Option<(u16, String)> {
+    match msg.edns.as_ref()?.option(EdnsCode::from(EDE_OPTION_CODE))? {
+        EdnsOption::Unknown(_, data) if data.len() >= 2 => Some((
+            u16::from_be_bytes([data[0], data[1]]),
+            String::from_utf8_lossy(&data[2..]).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+/// Encodes an error response (no records).
+pub fn encode_error(to: &ReplyTo, rcode: ResponseCode) -> Option<Vec<u8>> {
+    to.skeleton(rcode, None).to_vec().ok()
+}
+
+/// Encodes a response with `answers` and `authorities` (and the extended
+/// error, for EDNS clients), truncated to what `transport` allows. `None`
+/// only if hickory cannot encode the records.
 pub fn encode_answer(
     to: &ReplyTo,
     rcode: ResponseCode,
     answers: &[Record],
     authorities: &[Record],
+    ede: Option<ExtendedError>,
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let limit = to.limit(transport);
-    let mut full = to.skeleton(rcode);
+    let mut full = to.skeleton(rcode, ede);
     full.answers = answers.to_vec();
     full.authorities = authorities.to_vec();
     let bytes = full.to_vec().ok()?;
     if bytes.len() <= limit {
         return Some(bytes);
     }
-    truncate(to, rcode, answers, authorities, limit)
+    truncate(to, rcode, answers, authorities, ede, limit)
 }
 
 /// The largest prefix of whole RRsets (answer, then authority) that fits in
@@ -127,9 +157,10 @@ fn truncate(
     rcode: ResponseCode,
     answers: &[Record],
     authorities: &[Record],
+    ede: Option<ExtendedError>,
     limit: usize,
 ) -> Option<Vec<u8>> {
-    let mut msg = to.skeleton(rcode);
+    let mut msg = to.skeleton(rcode, ede);
     msg.metadata.truncation = true;
     let mut best = msg.to_vec().ok()?;
     for (in_answer, set) in rrsets(answers)
@@ -199,6 +230,7 @@ mod tests {
             ResponseCode::NoError,
             &big_set(1),
             &[],
+            None,
             Transport::Udp,
         )
         .unwrap();
@@ -218,6 +250,7 @@ mod tests {
             ResponseCode::NoError,
             &records,
             &[],
+            None,
             Transport::Udp,
         )
         .unwrap();
@@ -233,6 +266,7 @@ mod tests {
             ResponseCode::NoError,
             &records,
             &[],
+            None,
             Transport::Udp,
         )
         .unwrap();
@@ -251,6 +285,7 @@ mod tests {
             ResponseCode::NoError,
             &records,
             &[],
+            None,
             Transport::Tcp,
         )
         .unwrap();

@@ -188,6 +188,7 @@ mod tests {
                 Duration::from_secs(3600),
                 Duration::from_secs(60),
             ),
+            Duration::ZERO,
         );
         let ns =
             |owner: &str, t: &str| Record::from_rdata(name(owner), 300, RData::NS(NS(name(t))));

@@ -126,6 +126,7 @@ async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
             upstream_timeout: config.upstream_timeout,
             failure_ttl: config.failure_cache_ttl,
             prefetch: config.prefetch,
+            qname_minimisation: config.qname_minimisation,
         },
     ));
     let limits = TcpLimits {

@@ -11,6 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rootward::cache::{Cache, TtlPolicy};
 use rootward::clock::ManualClock;
+use rootward::config::QnameMinimisation;
 use rootward::resolver::limits::{MAX_NS_LOOKUPS_PER_CUT, MAX_UPSTREAM_QUERIES};
 use rootward::resolver::resolution::STALE_ANSWER_TTL;
 use rootward::resolver::{AddressPolicy, ExtendedError, Resolution, Resolver, ResolverConfig};
@@ -206,13 +207,13 @@ async fn walks_root_tld_leaf_and_answers_plain_types() {
         1,
         "root primed once (RFC 8109)"
     );
-    assert_eq!(root.count("www.example.test.", RecordType::A), 1);
-    assert_eq!(
-        h.net
-            .server(TLD_TEST)
-            .count("www.example.test.", RecordType::A),
-        1
-    );
+    // QNAME minimisation (relaxed, the default): each level sees only the
+    // labels it needs.
+    assert_eq!(root.count("test.", RecordType::A), 1);
+    assert_eq!(root.count("www.example.test.", RecordType::A), 0);
+    let tld = h.net.server(TLD_TEST);
+    assert_eq!(tld.count("example.test.", RecordType::A), 1);
+    assert_eq!(tld.count("www.example.test.", RecordType::A), 0);
     let leaf = h.net.server(NS1).total() + h.net.server(NS2).total();
     assert_eq!(leaf, 1, "one of the two leaf servers asked once");
 
@@ -729,4 +730,101 @@ async fn prefetch_refreshes_an_entry_before_it_expires() {
         .expect("still cached");
     assert_eq!(hit.resolution.answers[0].ttl, 270);
     assert!(!hit.refresh_due);
+}
+
+fn with_mode(net: Arc<SimNet>, mode: QnameMinimisation) -> Harness {
+    let h = Harness::new(net);
+    let resolver = Arc::new(Resolver::new(
+        Arc::new(Cache::new(
+            10_000,
+            TtlPolicy::new(
+                Duration::ZERO,
+                Duration::from_secs(86_400),
+                Duration::from_secs(3_600),
+            ),
+            Duration::ZERO,
+        )),
+        h.net.clone(),
+        RootHints::parse(
+            &format!(". 3600000 NS a.root.sim.\na.root.sim. 3600000 A {ROOT}\n"),
+            "sim",
+        )
+        .unwrap(),
+        Arc::new(h.clock.clone()),
+        ResolverConfig {
+            qname_minimisation: mode,
+            ..ResolverConfig::with_policy(AddressPolicy::default())
+        },
+    ));
+    Harness { resolver, ..h }
+}
+
+#[tokio::test(start_paused = true)]
+async fn qname_minimisation_off_sends_the_full_name_everywhere() {
+    let h = with_mode(tree(), QnameMinimisation::Off);
+    assert_eq!(
+        data(&h.ask("www.example.test.", RecordType::A).await),
+        ["www.example.test. A 192.0.2.1"]
+    );
+    assert_eq!(
+        h.net.server(ROOT).count("www.example.test.", RecordType::A),
+        1
+    );
+    assert_eq!(h.net.server(ROOT).count("test.", RecordType::A), 0);
+    assert_eq!(
+        h.net
+            .server(TLD_TEST)
+            .count("www.example.test.", RecordType::A),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn minimisation_walks_empty_non_terminals_and_survives_broken_nxdomain() {
+    // deep.example.test.: a.b.c.deep is data; b.c.deep and c.deep are empty
+    // non-terminals inside the zone.
+    let deep = || {
+        zone(
+            "example.test.",
+            "@ 3600 SOA ns1 admin 1 3600 900 604800 120\n@ NS ns1\nns1 A 198.51.100.10\na.b.c.deep 300 A 192.0.2.44",
+        )
+    };
+    let net = tree();
+    net.serve(NS1, vec![deep()]);
+    net.serve(NS2, vec![deep()]);
+    let h = Harness::new(net.clone());
+    assert_eq!(
+        data(&h.ask("a.b.c.deep.example.test.", RecordType::A).await),
+        ["a.b.c.deep.example.test. A 192.0.2.44"]
+    );
+    let leaf = |n: &str| {
+        h.net.server(NS1).count(n, RecordType::A) + h.net.server(NS2).count(n, RecordType::A)
+    };
+    assert_eq!(leaf("deep.example.test."), 1, "one label at a time");
+    assert_eq!(leaf("c.deep.example.test."), 1);
+    assert_eq!(leaf("b.c.deep.example.test."), 1);
+    assert_eq!(leaf("a.b.c.deep.example.test."), 1);
+
+    // A broken authority answering NXDOMAIN for empty non-terminals: relaxed
+    // mode asks the full name and gets the data; the NXDOMAIN poisons nothing.
+    let net = tree();
+    for ns in [NS1, NS2] {
+        net.serve(ns, vec![deep()])
+            .set_behaviour(Behaviour::NxdomainForNoData);
+    }
+    let h = Harness::new(net.clone());
+    assert_eq!(
+        data(&h.ask("a.b.c.deep.example.test.", RecordType::A).await),
+        ["a.b.c.deep.example.test. A 192.0.2.44"]
+    );
+    assert_eq!(
+        data(&h.ask("a.b.c.deep.example.test.", RecordType::A).await).len(),
+        1
+    );
+    // Strict mode believes the NXDOMAIN (RFC 8020).
+    let h = with_mode(net, QnameMinimisation::Strict);
+    assert_eq!(
+        h.ask("a.b.c.deep.example.test.", RecordType::A).await.rcode,
+        ResponseCode::NXDomain
+    );
 }

@@ -11,6 +11,7 @@ pub mod address_policy;
 pub mod classify;
 pub mod infra_cache;
 pub mod limits;
+pub mod qname_min;
 pub mod resolution;
 pub mod scrub;
 pub mod walker;
@@ -32,7 +33,7 @@ pub use walker::{Action, Outbound, Walker};
 
 use crate::cache::{Cache, QuestionKey};
 use crate::clock::{Clock, Timestamp};
-use crate::config;
+use crate::config::{self, QnameMinimisation};
 use crate::root_hints::RootHints;
 use crate::upstream::Upstream;
 
@@ -50,6 +51,8 @@ pub struct ResolverConfig {
     pub failure_ttl: Duration,
     /// Refresh entries asked for in the last tenth of their TTL.
     pub prefetch: bool,
+    /// QNAME minimisation mode (RFC 9156).
+    pub qname_minimisation: QnameMinimisation,
 }
 
 impl ResolverConfig {
@@ -61,6 +64,7 @@ impl ResolverConfig {
             upstream_timeout: config::DEFAULT_UPSTREAM_TIMEOUT,
             failure_ttl: config::DEFAULT_FAILURE_CACHE_TTL,
             prefetch: true,
+            qname_minimisation: QnameMinimisation::default(),
         }
     }
 }
@@ -239,7 +243,8 @@ impl<U: Upstream> Resolver<U> {
             self.cache.clone(),
             self.hints.clone(),
             self.config.policy,
-        );
+        )
+        .with_qname_minimisation(self.config.qname_minimisation);
         if refresh {
             walker = walker.bypassing_answer_cache();
         }

@@ -25,12 +25,13 @@ use super::limits::{
     MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
     MAX_UPSTREAM_QUERIES,
 };
+use super::qname_min::{Minimiser, OnNxDomain};
 use super::resolution::{ExtendedError, Resolution};
 use super::scrub::scrub;
 use super::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
 use crate::cache::{AnswerKind, Cache, QuestionKey, Trust};
 use crate::clock::Timestamp;
-use crate::config::DNS_PORT;
+use crate::config::{DNS_PORT, QnameMinimisation};
 use crate::root_hints::RootHints;
 use crate::upstream::{UpstreamError, UpstreamQuery};
 use hickory_proto::op::Message;
@@ -79,14 +80,21 @@ struct Frame {
     chain: Vec<Record>,
     referrals: usize,
     cut: Option<ZoneCut>,
+    /// QNAME minimisation state for the current name.
+    min: Minimiser,
 }
 
 impl Frame {
-    fn new(purpose: Purpose, qname: Name, qtype: RecordType) -> Self {
+    fn new(purpose: Purpose, qname: Name, qtype: RecordType, mode: QnameMinimisation) -> Self {
+        let mode = match purpose {
+            Purpose::Priming => QnameMinimisation::Off,
+            _ => mode,
+        };
         Self {
             purpose,
             original: qname.clone(),
             qtype,
+            min: Minimiser::new(mode, &qname),
             qname,
             chain: Vec::new(),
             referrals: 0,
@@ -108,6 +116,8 @@ pub struct Walker {
     finished: Option<Resolution>,
     /// Skip the answer cache for the client's question (a prefetch).
     refresh: bool,
+    /// QNAME minimisation mode for every frame.
+    qname_mode: QnameMinimisation,
 }
 
 /// How a frame ended.
@@ -129,7 +139,12 @@ impl Walker {
         policy: AddressPolicy,
     ) -> Self {
         Self {
-            frames: vec![Frame::new(Purpose::Client, qname, qtype)],
+            frames: vec![Frame::new(
+                Purpose::Client,
+                qname,
+                qtype,
+                QnameMinimisation::Off,
+            )],
             cache,
             hints,
             policy,
@@ -138,7 +153,17 @@ impl Walker {
             priming_tried: false,
             finished: None,
             refresh: false,
+            qname_mode: QnameMinimisation::Off,
         }
+    }
+
+    /// Minimises query names (RFC 9156) in `mode`; off unless set.
+    pub fn with_qname_minimisation(mut self, mode: QnameMinimisation) -> Self {
+        self.qname_mode = mode;
+        for f in &mut self.frames {
+            f.min = Minimiser::new(mode, &f.qname);
+        }
+        self
     }
 
     /// Resolves the client's question even if the answer cache has it (a
@@ -204,10 +229,18 @@ impl Walker {
                 Some(cut) if cut.zone.is_root() && !cut.has_addresses() => {
                     frame.cut = Some(ZoneCut::from_hints(&self.hints));
                 }
-                Some(cut) => frame.cut = Some(cut),
+                Some(cut) => {
+                    frame.min.new_cut();
+                    frame.cut = Some(cut);
+                }
                 None if !self.priming_tried && depth < MAX_DEPENDENCY_DEPTH => {
                     self.priming_tried = true;
-                    let mut priming = Frame::new(Purpose::Priming, Name::root(), RecordType::NS);
+                    let mut priming = Frame::new(
+                        Purpose::Priming,
+                        Name::root(),
+                        RecordType::NS,
+                        QnameMinimisation::Off,
+                    );
                     priming.cut = Some(ZoneCut::from_hints(&self.hints));
                     self.frames.push(priming);
                     return None;
@@ -226,12 +259,10 @@ impl Walker {
         }
         let cut = frame.cut.as_mut()?;
         if let Some(ip) = cut.next_address(&self.policy) {
+            let (name, qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
             let out = Outbound {
                 server: SocketAddr::new(ip, DNS_PORT),
-                query: UpstreamQuery {
-                    name: frame.qname.clone(),
-                    qtype: frame.qtype,
-                },
+                query: UpstreamQuery { name, qtype },
                 zone: cut.zone.clone(),
             };
             self.sent += 1;
@@ -254,8 +285,9 @@ impl Walker {
                     continue;
                 }
                 cut.ns_lookups += 1;
+                let mode = self.qname_mode;
                 self.frames
-                    .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, qtype));
+                    .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, qtype, mode));
                 return None;
             }
         }
@@ -296,7 +328,10 @@ impl Walker {
         let Some(frame) = self.frames.last() else {
             return;
         };
-        let (qname, qtype) = (frame.qname.clone(), frame.qtype);
+        // Scrub and classify against the question actually sent, which QNAME
+        // minimisation may have shortened.
+        let (qname, qtype) = (out.query.name.clone(), out.query.qtype);
+        let minimised = qname != frame.qname || qtype != frame.qtype;
         let dropped = scrub(&mut reply, &out.zone, &qname, qtype);
         if dropped > 0 {
             debug!(server = %out.server, zone = %out.zone, dropped, "scrubbed out-of-bailiwick records");
@@ -309,6 +344,10 @@ impl Walker {
         } else {
             Trust::AuthAuthority
         };
+        if minimised {
+            self.on_minimised_reply(kind, answer_trust, now);
+            return;
+        }
         match kind {
             ReplyKind::Lame(_) => {}
             ReplyKind::Answer { chain, records } => {
@@ -345,6 +384,58 @@ impl Walker {
         }
     }
 
+    /// Acts on the reply to a minimised query (RFC 9156 §3): a referral
+    /// descends as usual; "the name exists here" adds a label; anything
+    /// else decides between the full name and (strict) the end.
+    fn on_minimised_reply(&mut self, kind: ReplyKind, trust: Trust, now: Timestamp) {
+        let Some(f) = self.frames.last_mut() else {
+            return;
+        };
+        match kind {
+            ReplyKind::Referral { zone, ns, glue } => self.follow_referral(zone, ns, glue, now),
+            ReplyKind::Answer { chain, records } if chain.is_empty() => {
+                f.min.exists();
+                if let Some(cut) = f.cut.as_mut() {
+                    cut.clear_tried();
+                }
+                self.store_sets(&records, trust, now);
+            }
+            ReplyKind::NoData { .. } => {
+                f.min.exists();
+                if let Some(cut) = f.cut.as_mut() {
+                    cut.clear_tried();
+                }
+            }
+            ReplyKind::NxDomain { soa, .. } => match f.min.nxdomain() {
+                OnNxDomain::Final => {
+                    self.end_frame(
+                        FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
+                        now,
+                    );
+                }
+                OnNxDomain::AskFullName => {
+                    if let Some(cut) = f.cut.as_mut() {
+                        cut.clear_tried();
+                    }
+                }
+            },
+            // An alias at an intermediate name: ask the full name.
+            ReplyKind::Answer { .. } | ReplyKind::Cname { .. } => {
+                f.min.give_up();
+                if let Some(cut) = f.cut.as_mut() {
+                    cut.clear_tried();
+                }
+            }
+            ReplyKind::Lame(_) => {
+                if f.min.error()
+                    && let Some(cut) = f.cut.as_mut()
+                {
+                    cut.clear_tried();
+                }
+            }
+        }
+    }
+
     fn extend_chain(&mut self, chain: Vec<Record>) {
         if let Some(f) = self.frames.last_mut() {
             f.chain.extend(chain);
@@ -365,6 +456,7 @@ impl Walker {
             );
             return;
         }
+        f.min = Minimiser::new(self.qname_mode, &target);
         f.qname = target;
         f.cut = None;
     }
@@ -384,6 +476,7 @@ impl Walker {
             return;
         }
         let cache = &self.cache;
+        f.min.new_cut();
         let names = ns.iter().filter_map(ns_target).collect();
         f.cut = Some(ZoneCut::new(zone, names, |n| {
             let mut addrs: Vec<IpAddr> = glue
@@ -470,10 +563,12 @@ impl Walker {
                     // The name exists without an IPv4 address: it may be an
                     // IPv6-only server. (After NXDOMAIN or SERVFAIL, AAAA
                     // would fail the same way.)
+                    let mode = self.qname_mode;
                     self.frames.push(Frame::new(
                         Purpose::NsAddress(ns.clone()),
                         ns,
                         RecordType::AAAA,
+                        mode,
                     ));
                     return;
                 }

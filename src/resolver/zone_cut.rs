@@ -114,6 +114,12 @@ impl ZoneCut {
         Some(pick)
     }
 
+    /// Forgets which addresses were tried: a new name is being asked at the
+    /// same cut (QNAME minimisation moved on), so every server may be asked.
+    pub fn clear_tried(&mut self) {
+        self.tried.clear();
+    }
+
     /// An NS name that has no address yet and was not looked up, marking it
     /// as looked up.
     pub fn next_unresolved(&mut self) -> Option<Name> {

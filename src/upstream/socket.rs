@@ -4,18 +4,25 @@
 //! (chosen here from a CSPRNG, not left to the kernel) and *connected* to the
 //! server, so the kernel drops datagrams from any other address or port (the
 //! SAD DNS mitigation Unbound and PowerDNS use); a random 16-bit ID; EDNS0
-//! advertising 1232 bytes (DNS Flag Day 2020). A datagram is accepted only
-//! if it parses, is a response, and carries our ID and our exact question;
-//! anything else is dropped and the wait goes on until the deadline. FORMERR
-//! to an EDNS query is retried once without EDNS (RFC 6891 §7); TC=1 is
-//! retried over TCP (RFC 7766 §5).
+//! advertising 1232 bytes (DNS Flag Day 2020); with
+//! [`UpstreamConfig::use_0x20`], a random case for every letter of the query
+//! name (draft-vixie-dnsext-dns0x20). A datagram is accepted only if it
+//! parses, is a response, and carries our ID and our exact question (with
+//! 0x20, byte for byte); anything else is dropped, counted (see
+//! [`dropped_replies`]) and the wait goes on until the deadline. A reply that
+//! differs only in the case of the name makes the query go again once without
+//! 0x20, like Unbound's `use-caps-for-id` fallback. FORMERR to an EDNS query
+//! is retried once without EDNS (RFC 6891 §7); TC=1 is retried over TCP
+//! (RFC 7766 §5) with the name as the UDP attempt sent it.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -35,8 +42,9 @@ const MIN_SOURCE_PORT: u16 = 1024;
 /// in use by another socket).
 const SOURCE_PORT_ATTEMPTS: usize = 8;
 /// Datagrams that fail the match (wrong ID, question, unparsable) that one
-/// query tolerates before giving up on the server: bounds a flood aimed at
-/// one port.
+/// UDP socket tolerates before giving up on the server: bounds a flood aimed
+/// at one port. Each socket of a call (EDNS fallback, 0x20 fallback) has its
+/// own budget, and all of them share the call's deadline.
 const MAX_MISMATCHED_REPLIES: usize = 64;
 
 /// Settings of the real upstream.
@@ -49,6 +57,80 @@ pub struct UpstreamConfig {
     pub source_v4: Option<Ipv4Addr>,
     /// Source address for IPv6 servers (`None`: any).
     pub source_v6: Option<Ipv6Addr>,
+}
+
+/// Replies dropped since the process started, by reason. A reply from a
+/// connected socket's own server that is dropped is either a forgery attempt
+/// that got the port right, or a broken server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedReplies {
+    /// A response whose ID is not the one sent.
+    pub wrong_id: u64,
+    /// Our ID, but a different question (name, type, class or count).
+    pub wrong_question: u64,
+    /// Our ID and question, but the name's case differs from the 0x20 case
+    /// sent (each one triggers the fallback without 0x20).
+    pub wrong_case: u64,
+    /// Not a DNS response at all: does not parse, or has QR=0.
+    pub unparsable: u64,
+}
+
+static DROPPED_WRONG_ID: AtomicU64 = AtomicU64::new(0);
+static DROPPED_WRONG_QUESTION: AtomicU64 = AtomicU64::new(0);
+static DROPPED_WRONG_CASE: AtomicU64 = AtomicU64::new(0);
+static DROPPED_UNPARSABLE: AtomicU64 = AtomicU64::new(0);
+
+/// The process-wide counts of dropped replies (every [`SocketUpstream`]
+/// together). Each count only grows; the four are read one by one, not as
+/// one snapshot.
+pub fn dropped_replies() -> DroppedReplies {
+    DroppedReplies {
+        wrong_id: DROPPED_WRONG_ID.load(Ordering::Relaxed),
+        wrong_question: DROPPED_WRONG_QUESTION.load(Ordering::Relaxed),
+        wrong_case: DROPPED_WRONG_CASE.load(Ordering::Relaxed),
+        unparsable: DROPPED_UNPARSABLE.load(Ordering::Relaxed),
+    }
+}
+
+/// Why a reply was not accepted as the answer to our query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mismatch {
+    WrongId,
+    WrongQuestion,
+    WrongCase,
+    Unparsable,
+}
+
+impl Mismatch {
+    /// Adds one to this reason's process-wide count.
+    fn count(self) {
+        let counter = match self {
+            Self::WrongId => &DROPPED_WRONG_ID,
+            Self::WrongQuestion => &DROPPED_WRONG_QUESTION,
+            Self::WrongCase => &DROPPED_WRONG_CASE,
+            Self::Unparsable => &DROPPED_UNPARSABLE,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How the reply's question name must match the name sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaseMatch {
+    /// Byte for byte: the 0x20 case must come back.
+    Exact,
+    /// Case-insensitively (RFC 4343).
+    Insensitive,
+}
+
+/// The question as actually put on the wire.
+#[derive(Debug, Clone)]
+struct Sent {
+    /// The name as it went out (0x20 case included).
+    name: Name,
+    /// The name as the caller gave it.
+    original: Name,
+    qtype: RecordType,
 }
 
 /// Queries authoritative servers over real sockets.
@@ -70,19 +152,79 @@ impl SocketUpstream {
         }
     }
 
+    /// One UDP exchange, 0x20 included: with `caps` on, the name goes out in
+    /// a fresh random case and must come back in it. Returns the reply and
+    /// the question as sent (for a TCP retry).
+    ///
+    /// A reply that matches in everything but the case of the name (so it
+    /// already came from the server's address and port, to our random port,
+    /// with our random ID) is far more likely from a server that does not
+    /// echo case than a forgery: it is not accepted, `caps` is turned off for
+    /// the rest of the call and the query goes again at once in the case the
+    /// caller gave, on a fresh socket with a fresh port and ID, within the
+    /// same deadline, accepting a case-insensitive match. That costs one
+    /// extra round trip to non-echoing servers only, as Unbound's caps
+    /// fallback does. At most one fallback per call: once `caps` is off no
+    /// reply can fail on case.
     async fn udp(
         &self,
         server: SocketAddr,
         query: &UpstreamQuery,
         edns: bool,
+        caps: &mut bool,
         deadline: Instant,
-    ) -> Result<Message, UpstreamError> {
+    ) -> Result<(Message, Sent), UpstreamError> {
+        if *caps {
+            let mut name = query.name.clone();
+            name.randomize_label_case();
+            let sent = Sent {
+                name,
+                original: query.name.clone(),
+                qtype: query.qtype,
+            };
+            match self
+                .udp_once(server, &sent, edns, CaseMatch::Exact, deadline)
+                .await?
+            {
+                Some(reply) => return Ok((reply, sent)),
+                None => {
+                    debug!(%server, "reply does not echo the 0x20 case: retrying without 0x20");
+                    *caps = false;
+                }
+            }
+        }
+        let sent = Sent {
+            name: query.name.clone(),
+            original: query.name.clone(),
+            qtype: query.qtype,
+        };
+        match self
+            .udp_once(server, &sent, edns, CaseMatch::Insensitive, deadline)
+            .await?
+        {
+            Some(reply) => Ok((reply, sent)),
+            // A case-insensitive match cannot fail on case alone.
+            None => Err(UpstreamError::Malformed("reply case mismatch".into())),
+        }
+    }
+
+    /// Sends `sent` once on a fresh socket and waits for the matching reply.
+    /// `Ok(None)`: a reply that differs from it only in the case of the name
+    /// (possible with [`CaseMatch::Exact`] only).
+    async fn udp_once(
+        &self,
+        server: SocketAddr,
+        sent: &Sent,
+        edns: bool,
+        case: CaseMatch,
+        deadline: Instant,
+    ) -> Result<Option<Message>, UpstreamError> {
         let socket = bind_random_port(self.source_ip(server)).await?;
         socket
             .connect(server)
             .await
             .map_err(UpstreamError::from_io)?;
-        let (id, bytes) = encode(query, edns)?;
+        let (id, bytes) = encode(sent, edns)?;
         socket.send(&bytes).await.map_err(UpstreamError::from_io)?;
         let mut buf = vec![0u8; MAX_UDP_REPLY];
         for _ in 0..MAX_MISMATCHED_REPLIES {
@@ -90,9 +232,15 @@ impl SocketUpstream {
                 Err(_) => return Err(UpstreamError::Timeout),
                 Ok(r) => r.map_err(UpstreamError::from_io)?,
             };
-            match accept(&buf[..len], id, query) {
-                Some(reply) => return Ok(reply),
-                None => trace!(%server, "dropped a datagram that does not match the query"),
+            match check(&buf[..len], id, sent, case) {
+                Ok(reply) => return Ok(Some(reply)),
+                Err(reason) => {
+                    reason.count();
+                    if reason == Mismatch::WrongCase {
+                        return Ok(None);
+                    }
+                    trace!(%server, ?reason, "dropped a datagram that does not match the query");
+                }
             }
         }
         Err(UpstreamError::Malformed(
@@ -100,10 +248,16 @@ impl SocketUpstream {
         ))
     }
 
+    /// The TCP retry of a truncated UDP exchange: the same name (case
+    /// included) and EDNS choice as the UDP query that was sent. The name's
+    /// case is matched case-insensitively: an off-path attacker cannot inject
+    /// into a TCP stream the way it can race a datagram, so 0x20 adds little
+    /// here, and a non-echoing server must not fail over TCP.
     async fn tcp(
         &self,
         server: SocketAddr,
-        query: &UpstreamQuery,
+        sent: &Sent,
+        edns: bool,
         deadline: Instant,
     ) -> Result<Message, UpstreamError> {
         let socket = match server {
@@ -119,7 +273,7 @@ impl SocketUpstream {
                 .connect(server)
                 .await
                 .map_err(UpstreamError::from_io)?;
-            let (id, bytes) = encode(query, true)?;
+            let (id, bytes) = encode(sent, edns)?;
             let len = u16::try_from(bytes.len())
                 .map_err(|_| UpstreamError::Malformed("query too long".into()))?;
             let mut framed = Vec::with_capacity(bytes.len() + 2);
@@ -137,8 +291,10 @@ impl SocketUpstream {
                 .read_exact(&mut buf)
                 .await
                 .map_err(UpstreamError::from_io)?;
-            accept(&buf, id, query)
-                .ok_or_else(|| UpstreamError::Malformed("TCP reply does not match".into()))
+            check(&buf, id, sent, CaseMatch::Insensitive).map_err(|reason| {
+                reason.count();
+                UpstreamError::Malformed(format!("TCP reply does not match: {reason:?}"))
+            })
         };
         timeout_at(deadline, exchange)
             .await
@@ -154,16 +310,21 @@ impl Upstream for SocketUpstream {
         timeout: Duration,
     ) -> Result<Message, UpstreamError> {
         let deadline = Instant::now() + timeout;
-        let mut reply = self.udp(server, query, true, deadline).await?;
+        // 0x20 stays on for this call until the server shows it does not
+        // echo case (see `udp`).
+        let mut caps = self.config.use_0x20;
+        let mut edns = true;
+        let (mut reply, mut sent) = self.udp(server, query, edns, &mut caps, deadline).await?;
         if reply.metadata.response_code == ResponseCode::FormErr && reply.edns.is_none() {
             // RFC 6891 §7: a server that does not know EDNS answers FORMERR
             // without an OPT; ask again without one.
             debug!(%server, "FORMERR to EDNS query: retrying without EDNS");
-            reply = self.udp(server, query, false, deadline).await?;
+            edns = false;
+            (reply, sent) = self.udp(server, query, edns, &mut caps, deadline).await?;
         }
         if reply.metadata.truncation {
             debug!(%server, "truncated reply: retrying over TCP");
-            reply = self.tcp(server, query, deadline).await?;
+            reply = self.tcp(server, &sent, edns, deadline).await?;
         }
         Ok(reply)
     }
@@ -186,13 +347,13 @@ async fn bind_random_port(ip: IpAddr) -> Result<UdpSocket, UpstreamError> {
         .map_err(UpstreamError::from_io)
 }
 
-/// Builds the query message: random ID (RFC 5452 §4.3), RD=0, EDNS0 with our
-/// payload size when `edns`.
-fn encode(query: &UpstreamQuery, edns: bool) -> Result<(u16, Vec<u8>), UpstreamError> {
+/// Builds the query message: random ID (RFC 5452 §4.3), RD=0, the name
+/// exactly as in `sent`, EDNS0 with our payload size when `edns`.
+fn encode(sent: &Sent, edns: bool) -> Result<(u16, Vec<u8>), UpstreamError> {
     let id: u16 = rand::random();
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = false;
-    let mut q = Query::query(query.name.clone(), query.qtype);
+    let mut q = Query::query(sent.name.clone(), sent.qtype);
     q.set_query_class(DNSClass::IN);
     msg.add_query(q);
     if edns {
@@ -208,33 +369,100 @@ fn encode(query: &UpstreamQuery, edns: bool) -> Result<(u16, Vec<u8>), UpstreamE
 }
 
 /// Parses a reply and checks it answers our query: QR=1, same ID, exactly
-/// one question equal to ours (name, type, class).
-fn accept(bytes: &[u8], id: u16, query: &UpstreamQuery) -> Option<Message> {
-    let msg = Message::from_vec(bytes).ok()?;
-    if msg.metadata.message_type != MessageType::Response || msg.metadata.id != id {
-        return None;
+/// one question equal to ours (name, type, class; the name byte for byte
+/// under [`CaseMatch::Exact`]).
+fn check(bytes: &[u8], id: u16, sent: &Sent, case: CaseMatch) -> Result<Message, Mismatch> {
+    let msg = Message::from_vec(bytes).map_err(|_| Mismatch::Unparsable)?;
+    if msg.metadata.message_type != MessageType::Response {
+        return Err(Mismatch::Unparsable);
+    }
+    if msg.metadata.id != id {
+        return Err(Mismatch::WrongId);
     }
     match msg.queries.as_slice() {
-        [q] if q.name() == &query.name
-            && q.query_type() == query.qtype
+        [q] if q.name() == &sent.name
+            && q.query_type() == sent.qtype
             && q.query_class() == DNSClass::IN =>
         {
-            Some(msg)
+            if case == CaseMatch::Exact && !q.name().eq_case(&sent.name) {
+                return Err(Mismatch::WrongCase);
+            }
+            Ok(restore_case(bytes, sent).unwrap_or(msg))
         }
         // A FORMERR may legitimately come back without the question.
-        [] if msg.metadata.response_code == ResponseCode::FormErr => Some(msg),
-        _ => None,
+        [] if msg.metadata.response_code == ResponseCode::FormErr => Ok(msg),
+        _ => Err(Mismatch::WrongQuestion),
     }
 }
+
+/// The reply re-read with the question name in the caller's case.
+///
+/// Servers compress names in their reply against the question, so the 0x20
+/// case we sent spreads to owner names and targets (`alIAs.eXaMPLE.tEST.`).
+/// The question is the first name of the message, written out in full right
+/// after the 12-byte header; when its bytes are exactly the name we sent,
+/// writing the caller's case over them (the same length: only letters
+/// differ) gives every compressed name its original case, and hickory reads
+/// the message again. `None` when there is nothing to restore or the bytes
+/// are not where they must be.
+fn restore_case(bytes: &[u8], sent: &Sent) -> Option<Message> {
+    if sent.name.eq_case(&sent.original) {
+        return None;
+    }
+    let sent_wire = sent.name.to_bytes().ok()?;
+    let original_wire = sent.original.to_bytes().ok()?;
+    let question = bytes.get(HEADER_LEN..HEADER_LEN + sent_wire.len())?;
+    if question != sent_wire.as_slice() || original_wire.len() != sent_wire.len() {
+        return None;
+    }
+    let mut patched = bytes.to_vec();
+    patched[HEADER_LEN..HEADER_LEN + original_wire.len()].copy_from_slice(&original_wire);
+    Message::from_vec(&patched).ok()
+}
+
+/// Length of the DNS header (RFC 1035 §4.1.1); the question follows it.
+const HEADER_LEN: usize = 12;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::{Name, RecordType};
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
 
-    fn q() -> UpstreamQuery {
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+    use tokio::net::TcpListener;
+    use tokio::task::JoinHandle;
+
+    /// Queries (datagrams, and connections) a test responder serves before
+    /// its loops end on their own: keeps every loop bounded even if a test
+    /// forgets to stop it.
+    const RESPONDER_MAX_QUERIES: usize = 64;
+    /// Per-call timeout where a reply is expected: loopback answers in well
+    /// under a millisecond, so this is only reached by a bug.
+    const CALL_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Per-call timeout where no matching reply ever comes.
+    const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
+    /// How late past its timeout a call may return on a loaded test machine.
+    const TIMEOUT_SLACK: Duration = Duration::from_millis(500);
+    /// Queries sent to check that 0x20 varies the case.
+    const CASE_SAMPLES: usize = 20;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn sent(s: &str) -> Sent {
+        Sent {
+            name: name(s),
+            original: name(s),
+            qtype: RecordType::A,
+        }
+    }
+
+    fn query(s: &str) -> UpstreamQuery {
         UpstreamQuery {
-            name: Name::from_ascii("www.example.").unwrap(),
+            name: name(s),
             qtype: RecordType::A,
         }
     }
@@ -248,25 +476,453 @@ mod tests {
 
     #[test]
     fn reply_must_carry_our_id_and_question() {
-        let (id, bytes) = encode(&q(), true).unwrap();
-        assert!(accept(&reply_to(&bytes, |_| {}), id, &q()).is_some());
-        assert!(accept(&reply_to(&bytes, |m| m.metadata.id ^= 1), id, &q()).is_none());
+        let s = sent("www.example.");
+        let (id, bytes) = encode(&s, true).unwrap();
+        let ok = reply_to(&bytes, |_| {});
+        assert!(check(&ok, id, &s, CaseMatch::Exact).is_ok());
+        let wrong_id = reply_to(&bytes, |m| m.metadata.id ^= 1);
+        assert_eq!(
+            check(&wrong_id, id, &s, CaseMatch::Exact).err(),
+            Some(Mismatch::WrongId)
+        );
         let other = reply_to(&bytes, |m| {
-            m.queries[0].set_name(Name::from_ascii("evil.example.").unwrap());
+            m.queries[0].set_name(name("evil.example."));
         });
-        assert!(accept(&other, id, &q()).is_none());
+        assert_eq!(
+            check(&other, id, &s, CaseMatch::Insensitive).err(),
+            Some(Mismatch::WrongQuestion)
+        );
+        let other_type = reply_to(&bytes, |m| {
+            m.queries[0].set_query_type(RecordType::AAAA);
+        });
+        assert_eq!(
+            check(&other_type, id, &s, CaseMatch::Insensitive).err(),
+            Some(Mismatch::WrongQuestion)
+        );
         let query_not_reply = Message::from_vec(&bytes).unwrap().to_vec().unwrap();
-        assert!(accept(&query_not_reply, id, &q()).is_none());
-        assert!(accept(&[0u8; 5], id, &q()).is_none());
+        assert_eq!(
+            check(&query_not_reply, id, &s, CaseMatch::Exact).err(),
+            Some(Mismatch::Unparsable)
+        );
+        assert_eq!(
+            check(&[0u8; 5], id, &s, CaseMatch::Exact).err(),
+            Some(Mismatch::Unparsable)
+        );
+    }
+
+    #[test]
+    fn the_callers_case_is_restored_in_compressed_names() {
+        let s = Sent {
+            name: name("WwW.ExAmPlE."),
+            original: name("www.example."),
+            qtype: RecordType::CNAME,
+        };
+        let mut m = Message::new(9, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(s.name.clone(), RecordType::CNAME));
+        m.add_answer(Record::from_rdata(
+            s.name.clone(),
+            60,
+            RData::CNAME(hickory_proto::rr::rdata::CNAME(name("x.ExAmPlE."))),
+        ));
+        let got = check(&m.to_vec().unwrap(), 9, &s, CaseMatch::Exact).unwrap();
+        assert!(got.queries[0].name().eq_case(&name("www.example.")));
+        assert!(got.answers[0].name.eq_case(&name("www.example.")));
+        match &got.answers[0].data {
+            RData::CNAME(t) => assert!(t.0.eq_case(&name("x.example.")), "{}", t.0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn case_must_match_exactly_only_under_0x20() {
+        let s = sent("wWw.ExAmple.");
+        let (id, bytes) = encode(&s, true).unwrap();
+        let lowered = reply_to(&bytes, |m| {
+            let lower = m.queries[0].name().to_lowercase();
+            m.queries[0].set_name(lower);
+        });
+        assert_eq!(
+            check(&lowered, id, &s, CaseMatch::Exact).err(),
+            Some(Mismatch::WrongCase)
+        );
+        assert!(check(&lowered, id, &s, CaseMatch::Insensitive).is_ok());
+        let echoed = reply_to(&bytes, |_| {});
+        let got = check(&echoed, id, &s, CaseMatch::Exact).unwrap();
+        assert!(got.queries[0].name().eq_case(&s.name));
     }
 
     #[test]
     fn queries_are_iterative_with_edns_1232() {
-        let (_, bytes) = encode(&q(), true).unwrap();
+        let s = sent("www.example.");
+        let (_, bytes) = encode(&s, true).unwrap();
         let m = Message::from_vec(&bytes).unwrap();
         assert!(!m.metadata.recursion_desired);
         assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(EDNS_PAYLOAD));
-        let (_, bytes) = encode(&q(), false).unwrap();
+        let (_, bytes) = encode(&s, false).unwrap();
         assert!(Message::from_vec(&bytes).unwrap().edns.is_none());
+    }
+
+    // ---- A scripted responder on loopback ------------------------------
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Transport {
+        Udp,
+        Tcp,
+    }
+
+    /// One query as the responder received it.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        name: Name,
+        edns: bool,
+        transport: Transport,
+    }
+
+    /// Given the query's index (over both transports, from 0), the query and
+    /// its transport, the messages to send back, in order (over TCP each is
+    /// framed on the same connection).
+    type Script = dyn Fn(usize, &Message, Transport) -> Vec<Message> + Send + Sync;
+
+    /// A UDP and a TCP listener on one `127.55.<octet>.2` port, answering per
+    /// a script; stopped when dropped.
+    struct Responder {
+        addr: SocketAddr,
+        seen: Arc<Mutex<Vec<Seen>>>,
+        tasks: Vec<JoinHandle<()>>,
+    }
+
+    impl Responder {
+        async fn start(
+            octet: u8,
+            script: impl Fn(usize, &Message, Transport) -> Vec<Message> + Send + Sync + 'static,
+        ) -> Self {
+            let ip = Ipv4Addr::new(127, 55, octet, 2);
+            let udp = UdpSocket::bind((ip, 0)).await.unwrap();
+            let addr = udp.local_addr().unwrap();
+            let tcp = TcpListener::bind(addr).await.unwrap();
+            let script: Arc<Script> = Arc::new(script);
+            let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+
+            let (udp_script, udp_seen) = (script.clone(), seen.clone());
+            let udp_task = tokio::spawn(async move {
+                let mut buf = vec![0u8; MAX_UDP_REPLY];
+                for _ in 0..RESPONDER_MAX_QUERIES {
+                    let Ok((len, peer)) = udp.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let Ok(msg) = Message::from_vec(&buf[..len]) else {
+                        continue;
+                    };
+                    let n = record(&udp_seen, &msg, Transport::Udp);
+                    for reply in udp_script(n, &msg, Transport::Udp) {
+                        udp.send_to(&reply.to_vec().unwrap(), peer).await.unwrap();
+                    }
+                }
+            });
+            let (tcp_script, tcp_seen) = (script, seen.clone());
+            let tcp_task = tokio::spawn(async move {
+                for _ in 0..RESPONDER_MAX_QUERIES {
+                    let Ok((mut stream, _)) = tcp.accept().await else {
+                        return;
+                    };
+                    let Ok(len) = stream.read_u16().await else {
+                        continue;
+                    };
+                    let mut buf = vec![0u8; usize::from(len)];
+                    if stream.read_exact(&mut buf).await.is_err() {
+                        continue;
+                    }
+                    let Ok(msg) = Message::from_vec(&buf) else {
+                        continue;
+                    };
+                    let n = record(&tcp_seen, &msg, Transport::Tcp);
+                    for reply in tcp_script(n, &msg, Transport::Tcp) {
+                        let bytes = reply.to_vec().unwrap();
+                        let len = u16::try_from(bytes.len()).unwrap();
+                        stream.write_all(&len.to_be_bytes()).await.unwrap();
+                        stream.write_all(&bytes).await.unwrap();
+                    }
+                }
+            });
+            Self {
+                addr,
+                seen,
+                tasks: vec![udp_task, tcp_task],
+            }
+        }
+
+        fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    impl Drop for Responder {
+        fn drop(&mut self) {
+            for task in &self.tasks {
+                task.abort();
+            }
+        }
+    }
+
+    /// Notes a received query; returns its index.
+    fn record(seen: &Mutex<Vec<Seen>>, msg: &Message, transport: Transport) -> usize {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Seen {
+            name: msg.queries[0].name().clone(),
+            edns: msg.edns.is_some(),
+            transport,
+        });
+        seen.len() - 1
+    }
+
+    /// An empty authoritative reply echoing the query's ID, question (case
+    /// included) and EDNS.
+    fn reply(query: &Message) -> Message {
+        let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        for q in &query.queries {
+            m.add_query(q.clone());
+        }
+        if query.edns.is_some() {
+            let mut e = Edns::new();
+            e.set_max_payload(EDNS_PAYLOAD);
+            m.set_edns(e);
+        }
+        m
+    }
+
+    /// The address every test answer carries (documentation range: data
+    /// only, never contacted).
+    const ANSWER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    /// [`reply`] with one A record for the question name.
+    fn answer(query: &Message) -> Message {
+        let mut m = reply(query);
+        let owner = query.queries[0].name().clone();
+        m.add_answer(Record::from_rdata(owner, 300, RData::A(A(ANSWER_ADDR))));
+        m
+    }
+
+    fn upstream(octet: u8, use_0x20: bool) -> SocketUpstream {
+        SocketUpstream::new(UpstreamConfig {
+            use_0x20,
+            source_v4: Some(Ipv4Addr::new(127, 55, octet, 1)),
+            source_v6: None,
+        })
+    }
+
+    fn answered(reply: &Message) -> bool {
+        reply.metadata.response_code == ResponseCode::NoError
+            && !reply.metadata.truncation
+            && matches!(
+                reply.answers.as_slice(),
+                [r] if r.data == RData::A(A(ANSWER_ADDR))
+            )
+    }
+
+    // ---- Over sockets ---------------------------------------------------
+
+    #[tokio::test]
+    async fn with_0x20_each_query_gets_a_fresh_random_case() {
+        const OCTET: u8 = 1;
+        // 12 letters.
+        let original = query("abcdef.ghijkl.");
+        let responder = Responder::start(OCTET, |_, q, _| vec![answer(q)]).await;
+        let up = upstream(OCTET, true);
+        for _ in 0..CASE_SAMPLES {
+            let r = up.query(responder.addr, &original, CALL_TIMEOUT).await;
+            assert!(answered(&r.unwrap()));
+        }
+        let seen = responder.seen();
+        assert_eq!(seen.len(), CASE_SAMPLES, "no fallback expected: {seen:?}");
+        for s in &seen {
+            assert_eq!(s.name, original.name, "same name but for case");
+        }
+        let cases: HashSet<String> = seen.iter().map(|s| s.name.to_ascii()).collect();
+        assert!(cases.len() > 1, "every query had the same case: {cases:?}");
+    }
+
+    #[tokio::test]
+    async fn without_0x20_the_name_goes_out_as_given() {
+        const OCTET: u8 = 2;
+        let original = query("AbcDef.gHIjkl.");
+        let responder = Responder::start(OCTET, |_, q, _| vec![answer(q)]).await;
+        let up = upstream(OCTET, false);
+        for _ in 0..CASE_SAMPLES {
+            let r = up.query(responder.addr, &original, CALL_TIMEOUT).await;
+            assert!(answered(&r.unwrap()));
+        }
+        let seen = responder.seen();
+        assert_eq!(seen.len(), CASE_SAMPLES);
+        for s in &seen {
+            assert!(s.name.eq_case(&original.name), "case changed: {}", s.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_lowercases_gets_one_retry_without_0x20() {
+        const OCTET: u8 = 3;
+        // 42 letters: the random case is all lowercase (and so echoed
+        // "correctly") with probability 2^-42.
+        let original = query("TheQuickBrownFox.JumpsOverTheLazyDog.Example.");
+        let responder = Responder::start(OCTET, |_, q, _| {
+            let mut lowered = q.clone();
+            let lower = lowered.queries[0].name().to_lowercase();
+            lowered.queries[0].set_name(lower);
+            vec![answer(&lowered)]
+        })
+        .await;
+        let before = dropped_replies();
+        let r = upstream(OCTET, true)
+            .query(responder.addr, &original, CALL_TIMEOUT)
+            .await;
+        assert!(answered(&r.unwrap()));
+        let seen = responder.seen();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(!seen[0].name.eq_case(&original.name), "{seen:?}");
+        assert!(seen[1].name.eq_case(&original.name), "{seen:?}");
+        assert!(dropped_replies().wrong_case > before.wrong_case);
+    }
+
+    #[tokio::test]
+    async fn a_reply_for_another_name_is_dropped_and_the_wait_goes_on() {
+        const OCTET: u8 = 4;
+        let original = query("www.example.");
+        let responder = Responder::start(OCTET, |_, q, _| {
+            let mut forged = answer(q);
+            forged.queries[0].set_name(name("evil.example."));
+            forged.answers.clear();
+            forged.add_answer(Record::from_rdata(
+                name("evil.example."),
+                300,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 66))),
+            ));
+            vec![forged, answer(q)]
+        })
+        .await;
+        let before = dropped_replies();
+        let r = upstream(OCTET, true)
+            .query(responder.addr, &original, CALL_TIMEOUT)
+            .await
+            .unwrap();
+        assert!(answered(&r));
+        assert_eq!(r.queries[0].name(), &original.name);
+        assert_eq!(responder.seen().len(), 1);
+        assert!(dropped_replies().wrong_question > before.wrong_question);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_id_alone_ends_in_timeout() {
+        const OCTET: u8 = 5;
+        let responder = Responder::start(OCTET, |_, q, _| {
+            let mut wrong = answer(q);
+            wrong.metadata.id = wrong.metadata.id.wrapping_add(1);
+            vec![wrong]
+        })
+        .await;
+        let before = dropped_replies();
+        let start = std::time::Instant::now();
+        let r = upstream(OCTET, true)
+            .query(responder.addr, &query("www.example."), SHORT_TIMEOUT)
+            .await;
+        let elapsed = start.elapsed();
+        assert!(matches!(r, Err(UpstreamError::Timeout)), "{r:?}");
+        assert!(elapsed >= SHORT_TIMEOUT, "{elapsed:?}");
+        assert!(elapsed < SHORT_TIMEOUT + TIMEOUT_SLACK, "{elapsed:?}");
+        assert!(dropped_replies().wrong_id > before.wrong_id);
+        assert_eq!(responder.seen().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn truncation_goes_to_tcp_with_the_same_case() {
+        const OCTET: u8 = 6;
+        let responder = Responder::start(OCTET, |_, q, transport| match transport {
+            Transport::Udp => {
+                let mut tc = reply(q);
+                tc.metadata.truncation = true;
+                vec![tc]
+            }
+            Transport::Tcp => vec![answer(q)],
+        })
+        .await;
+        let r = upstream(OCTET, true)
+            .query(
+                responder.addr,
+                &query("www.example-with-letters.org."),
+                CALL_TIMEOUT,
+            )
+            .await;
+        assert!(answered(&r.unwrap()));
+        let seen = responder.seen();
+        let transports: Vec<_> = seen.iter().map(|s| s.transport).collect();
+        assert_eq!(transports, [Transport::Udp, Transport::Tcp]);
+        assert!(seen[1].name.eq_case(&seen[0].name), "{seen:?}");
+        assert!(seen[1].edns);
+    }
+
+    #[tokio::test]
+    async fn formerr_without_opt_is_retried_without_edns() {
+        const OCTET: u8 = 7;
+        // Old servers answer FORMERR with or without the question.
+        for keep_question in [true, false] {
+            let responder = Responder::start(OCTET, move |_, q, _| {
+                if q.edns.is_none() {
+                    return vec![answer(q)];
+                }
+                let mut formerr = reply(q);
+                formerr.metadata.response_code = ResponseCode::FormErr;
+                formerr.edns = None;
+                if !keep_question {
+                    formerr.queries.clear();
+                }
+                vec![formerr]
+            })
+            .await;
+            let r = upstream(OCTET, true)
+                .query(responder.addr, &query("www.example."), CALL_TIMEOUT)
+                .await;
+            assert!(answered(&r.unwrap()));
+            let edns: Vec<_> = responder.seen().iter().map(|s| s.edns).collect();
+            assert_eq!(edns, [true, false], "keep_question: {keep_question}");
+        }
+    }
+
+    #[tokio::test]
+    async fn after_the_edns_fallback_tcp_goes_without_edns_too() {
+        const OCTET: u8 = 8;
+        let responder = Responder::start(OCTET, |_, q, transport| {
+            if q.edns.is_some() {
+                let mut formerr = reply(q);
+                formerr.metadata.response_code = ResponseCode::FormErr;
+                formerr.edns = None;
+                return vec![formerr];
+            }
+            match transport {
+                Transport::Udp => {
+                    let mut tc = reply(q);
+                    tc.metadata.truncation = true;
+                    vec![tc]
+                }
+                Transport::Tcp => vec![answer(q)],
+            }
+        })
+        .await;
+        let r = upstream(OCTET, false)
+            .query(responder.addr, &query("www.example."), CALL_TIMEOUT)
+            .await;
+        assert!(answered(&r.unwrap()));
+        let seen: Vec<_> = responder
+            .seen()
+            .iter()
+            .map(|s| (s.transport, s.edns))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Transport::Udp, true),
+                (Transport::Udp, false),
+                (Transport::Tcp, false)
+            ]
+        );
     }
 }

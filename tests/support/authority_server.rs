@@ -49,6 +49,9 @@ pub enum Behaviour {
     Forge(Vec<Record>),
     /// Normal answers, sent after this delay.
     Delay(Duration),
+    /// A broken authority: every NODATA answer (including an empty
+    /// non-terminal's) comes back NXDOMAIN instead (RFC 9156 §2.3).
+    NxdomainForNoData,
 }
 
 /// Transport a query arrived on.
@@ -396,6 +399,16 @@ impl Responder {
                 Reply::Now(r)
             }
             Behaviour::Delay(d) => Reply::After(d, self.normal_answer(query)),
+            Behaviour::NxdomainForNoData => {
+                let mut r = self.normal_answer(query);
+                if r.metadata.response_code == ResponseCode::NoError
+                    && r.metadata.authoritative
+                    && r.answers.is_empty()
+                {
+                    r.metadata.response_code = ResponseCode::NXDomain;
+                }
+                Reply::Now(r)
+            }
         }
     }
 }

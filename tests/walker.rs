@@ -426,7 +426,7 @@ async fn many_glueless_ns_names_are_resolved_only_up_to_the_bound() {
     let h = Harness::new(tree_with(root_zone(""), test_zone(&ns)));
     let res = h.ask("www.fan.test.", RecordType::A).await;
     assert_eq!(res.rcode, ResponseCode::ServFail);
-    let lookups: usize = (0..20)
+    let lookups: usize = (0..100)
         .map(|i| h.net.count(&format!("n{i}.nx.other."), RecordType::A))
         .filter(|&c| c > 0)
         .count();
@@ -826,5 +826,51 @@ async fn minimisation_walks_empty_non_terminals_and_survives_broken_nxdomain() {
     assert_eq!(
         h.ask("a.b.c.deep.example.test.", RecordType::A).await.rcode,
         ResponseCode::NXDomain
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_warm_up_the_fast_server_gets_the_queries_and_a_dead_one_costs_one_timeout() {
+    let net = tree();
+    net.server(NS1).set_behaviour(Behaviour::Dead);
+    net.server(NS2)
+        .set_behaviour(Behaviour::Delay(Duration::from_millis(20)));
+    let h = Harness::new(net);
+    let mut slowest = Duration::ZERO;
+    for i in 0..200 {
+        let dead_before = h.net.server(NS1).total();
+        let started = tokio::time::Instant::now();
+        let res = h
+            .ask(&format!("host{i}.example.test."), RecordType::A)
+            .await;
+        assert_eq!(res.rcode, ResponseCode::NXDomain, "host{i}");
+        slowest = slowest.max(started.elapsed());
+        assert!(
+            h.net.server(NS1).total() - dead_before <= 1,
+            "host{i}: more than one timeout"
+        );
+        // Spread the questions over time so backoffs expire and exploration
+        // gets its chances.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = h.net.server(NS1).total();
+    let live = h.net.server(NS2).total();
+    assert!(
+        dead * 20 <= dead + live,
+        "dead server got {dead} of {} queries",
+        dead + live
+    );
+    assert!(dead >= 1, "the dead server was tried at least once");
+    // One timeout at most, and never longer than the upstream timeout cap.
+    assert!(
+        slowest < Duration::from_millis(1_100),
+        "a client waited {slowest:?}"
+    );
+    assert!(
+        h.resolver
+            .infra()
+            .srtt("198.51.100.11".parse().unwrap())
+            .unwrap()
+            < Duration::from_millis(50)
     );
 }

@@ -31,6 +31,8 @@ pub use address_policy::AddressPolicy;
 pub use resolution::{ExtendedError, Resolution};
 pub use walker::{Action, Outbound, Walker};
 
+use infra_cache::InfraCache;
+
 use crate::cache::{Cache, QuestionKey};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, QnameMinimisation};
@@ -102,6 +104,8 @@ pub struct Resolver<U> {
     /// Questions that failed, with the wall-clock second until which the
     /// failure stands (RFC 9520 §3.2).
     failures: MokaCache<QuestionKey, Timestamp>,
+    /// What each server's RTT, timeouts and lameness have been.
+    infra: Arc<InfraCache>,
 }
 
 impl<U: Upstream> Resolver<U> {
@@ -123,15 +127,24 @@ impl<U: Upstream> Resolver<U> {
             upstream,
             hints: Arc::new(hints),
             clock,
-            config,
             in_flight: Mutex::new(HashMap::new()),
             failures,
+            infra: Arc::new(InfraCache::new(
+                infra_cache::DEFAULT_CAPACITY,
+                config.upstream_timeout,
+            )),
+            config,
         }
     }
 
     /// The cache this resolver fills.
     pub fn cache(&self) -> &Arc<Cache> {
         &self.cache
+    }
+
+    /// The infrastructure cache (per-server RTT and state).
+    pub fn infra(&self) -> &Arc<InfraCache> {
+        &self.infra
     }
 
     /// The clock this resolver reads.
@@ -241,6 +254,7 @@ impl<U: Upstream> Resolver<U> {
             name.clone(),
             qtype,
             self.cache.clone(),
+            self.infra.clone(),
             self.hints.clone(),
             self.config.policy,
         )
@@ -253,11 +267,12 @@ impl<U: Upstream> Resolver<U> {
                 match walker.step(self.clock.now()) {
                     Action::Done(resolution) => return resolution,
                     Action::Send(out) => {
+                        let started = tokio::time::Instant::now();
                         let reply = self
                             .upstream
-                            .query(out.server, &out.query, self.config.upstream_timeout)
+                            .query(out.server, &out.query, out.timeout)
                             .await;
-                        walker.on_reply(reply, self.clock.now());
+                        walker.on_reply(reply, started.elapsed(), self.clock.now());
                     }
                 }
             }

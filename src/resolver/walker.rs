@@ -14,13 +14,16 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::address_policy::AddressPolicy;
 use super::classify::{ReplyKind, classify};
+use super::infra_cache::InfraCache;
 use super::limits::{
     MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
     MAX_UPSTREAM_QUERIES,
@@ -45,6 +48,8 @@ pub struct Outbound {
     pub query: UpstreamQuery,
     /// The zone the server is asked as an authority for (the bailiwick).
     pub zone: Name,
+    /// How long to wait for the reply: the server's RTO (RFC 6298).
+    pub timeout: Duration,
 }
 
 /// What the walker wants next.
@@ -107,6 +112,7 @@ impl Frame {
 pub struct Walker {
     frames: Vec<Frame>,
     cache: Arc<Cache>,
+    infra: Arc<InfraCache>,
     hints: Arc<RootHints>,
     policy: AddressPolicy,
     sent: usize,
@@ -135,6 +141,7 @@ impl Walker {
         qname: Name,
         qtype: RecordType,
         cache: Arc<Cache>,
+        infra: Arc<InfraCache>,
         hints: Arc<RootHints>,
         policy: AddressPolicy,
     ) -> Self {
@@ -146,6 +153,7 @@ impl Walker {
                 QnameMinimisation::Off,
             )],
             cache,
+            infra,
             hints,
             policy,
             sent: 0,
@@ -258,12 +266,13 @@ impl Walker {
             return None;
         }
         let cut = frame.cut.as_mut()?;
-        if let Some(ip) = cut.next_address(&self.policy) {
+        if let Some(ip) = cut.next_address(&self.policy, &self.infra, Instant::now()) {
             let (name, qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
             let out = Outbound {
                 server: SocketAddr::new(ip, DNS_PORT),
                 query: UpstreamQuery { name, qtype },
                 zone: cut.zone.clone(),
+                timeout: self.infra.rto(ip),
             };
             self.sent += 1;
             self.outstanding = Some(out.clone());
@@ -305,15 +314,28 @@ impl Walker {
         }
     }
 
-    /// Feeds the outcome of the last [`Action::Send`].
-    pub fn on_reply(&mut self, result: Result<Message, UpstreamError>, now: Timestamp) {
+    /// Feeds the outcome of the last [`Action::Send`], which took
+    /// `elapsed` (for the server's RTT estimate).
+    pub fn on_reply(
+        &mut self,
+        result: Result<Message, UpstreamError>,
+        elapsed: Duration,
+        now: Timestamp,
+    ) {
         let Some(out) = self.outstanding.take() else {
             return;
         };
+        let ip = out.server.ip();
         let mut reply = match result {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                self.infra.record_rtt(ip, elapsed, Instant::now());
+                reply
+            }
             Err(e) => {
                 debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
+                if matches!(e, UpstreamError::Timeout) {
+                    self.infra.record_timeout(ip, out.timeout, Instant::now());
+                }
                 if matches!(e, UpstreamError::Unreachable(_)) {
                     // No route for this family here (a host without IPv6,
                     // say): skip its other addresses for the rest of the walk.
@@ -349,7 +371,7 @@ impl Walker {
             return;
         }
         match kind {
-            ReplyKind::Lame(_) => {}
+            ReplyKind::Lame(_) => self.infra.record_lame(ip, &out.zone, Instant::now()),
             ReplyKind::Answer { chain, records } => {
                 self.store_sets(&chain, answer_trust, now);
                 self.store_sets(&records, answer_trust, now);

@@ -12,7 +12,10 @@ use std::net::IpAddr;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::seq::SliceRandom;
 
+use tokio::time::Instant;
+
 use super::address_policy::AddressPolicy;
+use super::infra_cache::InfraCache;
 use crate::cache::Cache;
 use crate::clock::Timestamp;
 use crate::root_hints::RootHints;
@@ -100,16 +103,24 @@ impl ZoneCut {
         self.servers.iter().any(|s| !s.addrs.is_empty())
     }
 
-    /// Picks an address not yet tried at this cut that `policy` permits,
-    /// at random among the candidates, and marks it tried.
-    pub fn next_address(&mut self, policy: &AddressPolicy) -> Option<IpAddr> {
-        let candidates: Vec<IpAddr> = self
+    /// Picks the address to ask next among those not yet tried at this cut
+    /// that `policy` permits: the infrastructure cache chooses by smoothed
+    /// RTT, backoff and lameness ([`InfraCache::select`]). Marks it tried.
+    pub fn next_address(
+        &mut self,
+        policy: &AddressPolicy,
+        infra: &InfraCache,
+        now: Instant,
+    ) -> Option<IpAddr> {
+        let mut candidates: Vec<IpAddr> = self
             .servers
             .iter()
             .flat_map(|s| s.addrs.iter().copied())
             .filter(|ip| policy.permits(*ip) && !self.tried.contains(ip))
             .collect();
-        let pick = *candidates.get(rand::random_range(0..candidates.len().max(1)))?;
+        candidates.sort_unstable();
+        candidates.dedup();
+        let pick = infra.select(&candidates, &self.zone, now)?;
         self.tried.insert(pick);
         Some(pick)
     }
@@ -216,12 +227,14 @@ mod tests {
         let mut cut = ZoneCut::closest_cached(&cache, &name("a.b.www.example.test."), 20).unwrap();
         assert_eq!(cut.zone, name("example.test."));
         let policy = AddressPolicy::default();
+        let infra = InfraCache::new(10, Duration::from_secs(1));
+        let now = Instant::now();
         assert_eq!(
-            cut.next_address(&policy),
+            cut.next_address(&policy, &infra, now),
             Some("192.0.2.7".parse().unwrap())
         );
         // Each address is tried once per cut.
-        assert_eq!(cut.next_address(&policy), None);
+        assert_eq!(cut.next_address(&policy, &infra, now), None);
         // After the NS set expires, the cut moves up.
         assert!(ZoneCut::closest_cached(&cache, &name("www.example.test."), 400).is_none());
         assert!(ZoneCut::closest_cached(&cache, &name("other."), 20).is_none());

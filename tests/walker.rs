@@ -874,3 +874,24 @@ async fn after_warm_up_the_fast_server_gets_the_queries_and_a_dead_one_costs_one
             < Duration::from_millis(50)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_far_away_server_slower_than_the_initial_rto_is_retried_and_answers() {
+    let net = tree();
+    // Both servers of the zone answer after 600 ms: longer than the RTO an
+    // unknown server gets, shorter than the upstream timeout cap.
+    for ns in [NS1, NS2] {
+        net.server(ns)
+            .set_behaviour(Behaviour::Delay(Duration::from_millis(600)));
+    }
+    let h = Harness::new(net);
+    let res = h.ask("www.example.test.", RecordType::A).await;
+    assert_eq!(data(&res), ["www.example.test. A 192.0.2.1"]);
+    // Once measured, the next question waits for it without a timeout.
+    let sent = h.net.server(NS1).total() + h.net.server(NS2).total();
+    h.ask("short.example.test.", RecordType::A).await;
+    assert_eq!(
+        h.net.server(NS1).total() + h.net.server(NS2).total(),
+        sent + 1
+    );
+}

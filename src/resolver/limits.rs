@@ -22,6 +22,12 @@ pub const MAX_UPSTREAM_QUERIES: usize = 48;
 /// cannot turn into many sub-resolutions.
 pub const MAX_NS_LOOKUPS_PER_CUT: usize = 6;
 
+/// Rounds of retries of the servers of one zone cut that timed out, after
+/// every address was tried once. Each retry waits the server's backed-off
+/// RTO (doubled per timeout), so two rounds reach servers up to about
+/// 4× the initial RTO away; Unbound's `outbound-msg-retry` is 5.
+pub const MAX_RETRY_ROUNDS: usize = 2;
+
 /// Nesting of sub-resolutions (resolving an NS name that itself needs an NS
 /// name resolved, ...). BIND's `max-recursion-depth` is 7.
 pub const MAX_DEPENDENCY_DEPTH: usize = 6;

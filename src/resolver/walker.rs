@@ -335,6 +335,11 @@ impl Walker {
                 debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
                 if matches!(e, UpstreamError::Timeout) {
                     self.infra.record_timeout(ip, out.timeout, Instant::now());
+                    if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut())
+                        && cut.zone == out.zone
+                    {
+                        cut.timed_out(ip);
+                    }
                 }
                 if matches!(e, UpstreamError::Unreachable(_)) {
                     // No route for this family here (a host without IPv6,

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::address_policy::AddressPolicy;
 use super::infra_cache::InfraCache;
+use super::limits::MAX_RETRY_ROUNDS;
 use crate::cache::Cache;
 use crate::clock::Timestamp;
 use crate::root_hints::RootHints;
@@ -40,6 +41,11 @@ pub struct ZoneCut {
     pub servers: Vec<NameServer>,
     /// Addresses already queried at this cut.
     tried: HashSet<IpAddr>,
+    /// Tried addresses that timed out: they may be asked again, with the
+    /// longer (backed-off) RTO, once every other address was tried.
+    timed_out: HashSet<IpAddr>,
+    /// Rounds of such retries so far (bounded by `MAX_RETRY_ROUNDS`).
+    retry_rounds: usize,
     /// NS names resolved for this cut so far (bounded by
     /// `MAX_NS_LOOKUPS_PER_CUT`).
     pub ns_lookups: usize,
@@ -63,6 +69,8 @@ impl ZoneCut {
             zone,
             servers,
             tried: HashSet::new(),
+            timed_out: HashSet::new(),
+            retry_rounds: 0,
             ns_lookups: 0,
         }
     }
@@ -120,9 +128,25 @@ impl ZoneCut {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
+        if candidates.is_empty()
+            && !self.timed_out.is_empty()
+            && self.retry_rounds < MAX_RETRY_ROUNDS
+        {
+            // Every address was tried and some only timed out: a far-away
+            // server may answer to the longer RTO its timeout earned it
+            // (Unbound retries a server up to `outbound-msg-retry` times).
+            self.retry_rounds += 1;
+            candidates = self.timed_out.drain().collect();
+            candidates.sort_unstable();
+        }
         let pick = infra.select(&candidates, &self.zone, now)?;
         self.tried.insert(pick);
         Some(pick)
+    }
+
+    /// Notes that `ip` timed out, so that it may be retried later.
+    pub fn timed_out(&mut self, ip: IpAddr) {
+        self.timed_out.insert(ip);
     }
 
     /// Forgets which addresses were tried: a new name is being asked at the

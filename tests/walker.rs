@@ -895,3 +895,74 @@ async fn a_far_away_server_slower_than_the_initial_rto_is_retried_and_answers() 
         sent + 1
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn dname_is_followed_cached_and_reused_without_asking() {
+    // old.example.test. DNAME glueless.test.: everything below moves there.
+    let with_dname = || {
+        let mut z = example_zone();
+        z.add(
+            rootward::resolver::dname::record(
+                Name::from_ascii("old.example.test.").unwrap(),
+                600,
+                &Name::from_ascii("glueless.test.").unwrap(),
+            )
+            .unwrap(),
+        );
+        z
+    };
+    let net = tree();
+    net.serve(NS1, vec![with_dname()]);
+    net.serve(NS2, vec![with_dname()]);
+    let h = Harness::new(net);
+    let res = h.ask("www.old.example.test.", RecordType::A).await;
+    assert_eq!(res.rcode, ResponseCode::NoError);
+    let types: Vec<RecordType> = res.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types, [RecordType::DNAME, RecordType::CNAME, RecordType::A]);
+    assert_eq!(
+        data(&res)[1],
+        "www.old.example.test. CNAME www.glueless.test."
+    );
+    assert_eq!(data(&res)[2], "www.glueless.test. A 192.0.2.30");
+    // Another name below the DNAME: synthesised from the cache; the
+    // example.test. servers are not asked again.
+    let leaf = || h.net.server(NS1).total() + h.net.server(NS2).total();
+    let before = leaf();
+    let res = h.ask("nope.old.example.test.", RecordType::A).await;
+    assert_eq!(
+        res.rcode,
+        ResponseCode::NXDomain,
+        "the target does not exist"
+    );
+    assert_eq!(
+        data(&res)[1],
+        "nope.old.example.test. CNAME nope.glueless.test."
+    );
+    assert_eq!(leaf(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nxdomain_for_a_name_answers_for_every_name_below_it() {
+    let h = Harness::new(tree());
+    assert_eq!(
+        h.ask("gone.example.test.", RecordType::A).await.rcode,
+        ResponseCode::NXDomain
+    );
+    let sent = h.net.total();
+    for name in [
+        "gone.example.test.",
+        "a.gone.example.test.",
+        "b.c.gone.example.test.",
+    ] {
+        for qtype in [RecordType::AAAA, RecordType::TXT] {
+            let res = h.ask(name, qtype).await;
+            assert_eq!(res.rcode, ResponseCode::NXDomain, "{name} {qtype:?}");
+            assert_eq!(res.authorities[0].record_type(), RecordType::SOA);
+        }
+    }
+    assert_eq!(
+        h.net.total(),
+        sent,
+        "RFC 8020: no query for names below an NXDOMAIN"
+    );
+}

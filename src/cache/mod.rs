@@ -80,6 +80,17 @@ impl<K, V: Lifetime> Expiry<K, Arc<V>> for TtlExpiry {
     }
 }
 
+/// The answer-cache key of a name's type-independent NXDOMAIN. Class NONE
+/// (RFC 2136) never occurs in a client's question (only IN is served), so
+/// the key cannot collide with a real question's.
+fn nxdomain_key(name: &Name) -> QuestionKey {
+    QuestionKey {
+        name: name.clone(),
+        qtype: RecordType::ANY,
+        class: hickory_proto::rr::DNSClass::NONE,
+    }
+}
+
 /// The resolver's cache. Cheap to share: clone the `Arc` around it.
 pub struct Cache {
     answers: Moka<QuestionKey, Arc<CachedAnswer>>,
@@ -245,6 +256,32 @@ impl Cache {
                 stored_at: now,
             }),
         );
+    }
+
+    /// Records that `name` does not exist, whatever the type, and so nothing
+    /// below it does either (RFC 8020), for as long as the negative TTL of
+    /// `soa` allows (RFC 2308 §5).
+    pub fn store_nxdomain_cut(&self, name: &Name, soa: Record, now: Timestamp) {
+        self.store_negative(
+            nxdomain_key(name),
+            AnswerKind::NxDomain,
+            Vec::new(),
+            Some(soa),
+            now,
+        );
+    }
+
+    /// The live NXDOMAIN recorded for `name` or one of its ancestors: the
+    /// proof that `name` does not exist (RFC 8020 §2).
+    pub fn nxdomain_at_or_above(&self, name: &Name, now: Timestamp) -> Option<Arc<CachedAnswer>> {
+        let mut candidate = name.clone();
+        while !candidate.is_root() {
+            if let Some(hit) = self.answer(&nxdomain_key(&candidate), now) {
+                return Some(hit);
+            }
+            candidate = candidate.base_name();
+        }
+        None
     }
 
     /// Number of entries (approximate: moka counts lazily).

@@ -137,6 +137,11 @@ fn split_chain(
                 chain.push(r.clone());
                 last = target.0.clone();
             }
+            // A DNAME is part of the chain; the CNAME synthesised from it
+            // (which follows it) moves `last`.
+            _ if r.record_type() == RecordType::DNAME && qtype != RecordType::DNAME => {
+                chain.push(r.clone());
+            }
             _ => records.push(r.clone()),
         }
     }

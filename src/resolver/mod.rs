@@ -9,6 +9,7 @@
 
 pub mod address_policy;
 pub mod classify;
+pub mod dname;
 pub mod infra_cache;
 pub mod limits;
 pub mod qname_min;

@@ -170,7 +170,7 @@ mod tests {
         let mut relaxed = Minimiser::new(QnameMinimisation::Relaxed, &q);
         relaxed.query(&n("example."), &q, RecordType::A);
         assert_eq!(relaxed.nxdomain(), OnNxDomain::AskFullName);
-        assert_eq!(relaxed.query(&n("example."), &q, RecordType::A).2, false);
+        assert!(!relaxed.query(&n("example."), &q, RecordType::A).2);
         let mut strict = Minimiser::new(QnameMinimisation::Strict, &q);
         strict.query(&n("example."), &q, RecordType::A);
         assert_eq!(strict.nxdomain(), OnNxDomain::Final);
@@ -180,8 +180,8 @@ mod tests {
     fn off_never_minimises_and_long_names_are_bounded() {
         let q = n("a.b.c.");
         let mut off = Minimiser::new(QnameMinimisation::Off, &q);
-        assert_eq!(off.query(&Name::root(), &q, RecordType::A).2, false);
-        let long = Name::from_ascii(&format!("{}example.", "x.".repeat(30))).unwrap();
+        assert!(!off.query(&Name::root(), &q, RecordType::A).2);
+        let long = Name::from_ascii(format!("{}example.", "x.".repeat(30))).unwrap();
         let mut m = Minimiser::new(QnameMinimisation::Relaxed, &long);
         let mut minimised = 0;
         for _ in 0..40 {

@@ -18,6 +18,7 @@
 use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
+use super::dname;
 use super::limits::MAX_CNAME_CHAIN;
 
 /// Removes every record of `reply` that a server authoritative for `zone`
@@ -70,6 +71,24 @@ fn answer_chain(
     for _ in 0..=MAX_CNAME_CHAIN {
         if !zone.zone_of(&current) {
             break;
+        }
+        // A DNAME above the current name (inside the zone) redirects it: keep
+        // the DNAME and our own synthesis of its CNAME, not the server's
+        // (RFC 6672 §3.2).
+        if qtype != RecordType::DNAME
+            && let Some((dname, (cname, to))) = answers
+                .iter()
+                .filter(|r| r.name != current && zone.zone_of(&r.name))
+                .find_map(|r| dname::synthesize(&current, r).map(|s| (r, s)))
+        {
+            let looped = to == *qname || kept_has_owner(&kept, &to);
+            kept.push(dname.clone());
+            kept.push(cname);
+            current = to;
+            if looped {
+                break;
+            }
+            continue;
         }
         let mut next = None;
         for r in answers.iter().filter(|r| r.name == current) {

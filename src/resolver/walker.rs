@@ -23,6 +23,7 @@ use tracing::debug;
 
 use super::address_policy::AddressPolicy;
 use super::classify::{ReplyKind, classify};
+use super::dname;
 use super::infra_cache::InfraCache;
 use super::limits::{
     MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
@@ -223,6 +224,22 @@ impl Walker {
                 self.end_frame(FrameEnd::Cached(res), now);
                 return None;
             }
+            // RFC 8020: an NXDOMAIN for the name or an ancestor settles it.
+            if !matches!(frame.purpose, Purpose::Priming)
+                && let Some(nx) = self.cache.nxdomain_at_or_above(&frame.qname, now)
+            {
+                let res = Resolution::from_cached(&nx, now);
+                self.end_frame(FrameEnd::Cached(res), now);
+                return None;
+            }
+            // RFC 6672 §3.4: a cached DNAME above the name redirects it
+            // without asking anyone.
+            if let Some((dname, (cname, to))) = cached_dname_above(&self.cache, &frame.qname, now) {
+                frame.chain.push(dname);
+                frame.chain.push(cname);
+                self.follow_cname(to, now);
+                return None;
+            }
             // DS records live on the parent side of a cut (RFC 4035 §3.1.4.1):
             // look for the cut above the name itself.
             let start = if frame.qtype == RecordType::DS && !frame.qname.is_root() {
@@ -375,6 +392,16 @@ impl Walker {
             self.on_minimised_reply(kind, answer_trust, now);
             return;
         }
+        if aa && !matches!(kind, ReplyKind::Referral { .. } | ReplyKind::Lame(_)) {
+            // The child's own NS set outranks the parent's referral copy.
+            let ns: Vec<Record> = reply
+                .authorities
+                .iter()
+                .filter(|r| r.record_type() == RecordType::NS)
+                .cloned()
+                .collect();
+            self.store_sets(&ns, Trust::AuthAuthority, now);
+        }
         match kind {
             ReplyKind::Lame(_) => self.infra.record_lame(ip, &out.zone, Instant::now()),
             ReplyKind::Answer { chain, records } => {
@@ -520,10 +547,24 @@ impl Walker {
         }));
     }
 
-    /// Caches records grouped into RRsets.
+    /// Caches records grouped into RRsets. CNAMEs synthesised from a DNAME
+    /// in the same records are left out: only the DNAME is data the server
+    /// vouched for (RFC 6672 §3.4); the synthesis is redone from it.
     fn store_sets(&self, records: &[Record], trust: Trust, now: Timestamp) {
         let mut sets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
+        let dname_owners: Vec<&Name> = records
+            .iter()
+            .filter(|r| r.record_type() == RecordType::DNAME)
+            .map(|r| &r.name)
+            .collect();
         for r in records {
+            let synthesised = r.record_type() == RecordType::CNAME
+                && dname_owners
+                    .iter()
+                    .any(|o| *o != &r.name && o.zone_of(&r.name));
+            if synthesised {
+                continue;
+            }
             sets.entry((r.name.clone(), r.record_type()))
                 .or_default()
                 .push(r.clone());
@@ -557,6 +598,12 @@ impl Walker {
             }
             FrameEnd::Negative(kind, soa) => {
                 let soa = soa.map(|b| *b);
+                if kind == AnswerKind::NxDomain
+                    && let Some(soa) = &soa
+                {
+                    self.cache
+                        .store_nxdomain_cut(&frame.qname, soa.clone(), now);
+                }
                 self.cache
                     .store_negative(key.clone(), kind, frame.chain.clone(), soa.clone(), now);
                 self.cached_or(
@@ -624,6 +671,25 @@ impl Walker {
             },
         }
     }
+}
+
+/// A live cached DNAME at a proper ancestor of `name`, with the CNAME it
+/// implies for `name` and that CNAME's target.
+fn cached_dname_above(
+    cache: &Cache,
+    name: &Name,
+    now: Timestamp,
+) -> Option<(Record, (Record, Name))> {
+    let mut owner = name.base_name();
+    while !owner.is_root() {
+        if let Some(set) = cache.rrset(&owner, RecordType::DNAME, now) {
+            let dname = set.records_at(now).into_iter().next()?;
+            let synthesis = dname::synthesize(name, &dname)?;
+            return Some((dname, synthesis));
+        }
+        owner = owner.base_name();
+    }
+    None
 }
 
 fn kind_name(kind: &ReplyKind) -> &'static str {

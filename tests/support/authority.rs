@@ -238,6 +238,25 @@ impl Zone {
 
             response.metadata.authoritative = true;
 
+            // RFC 6672 §3.2: a DNAME above the name: the DNAME, the CNAME it
+            // implies, and on with the target.
+            if qtype != RecordType::DNAME
+                && let Some(dname) = self.records.iter().find(|r| {
+                    r.record_type() == RecordType::DNAME
+                        && r.name != qname
+                        && r.name.zone_of(&qname)
+                })
+                && let Some((cname, target)) = rootward::resolver::dname::synthesize(&qname, dname)
+            {
+                response.answers.push(dname.clone());
+                response.answers.push(cname);
+                if !self.contains(&target) || visited.contains(&target) {
+                    return response;
+                }
+                qname = target;
+                continue;
+            }
+
             // Step 3a: the name exists here.
             let exact = self.all_at(&qname);
             let records = if exact.is_empty() && !self.name_exists(&qname) {

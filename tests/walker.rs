@@ -966,3 +966,51 @@ async fn nxdomain_for_a_name_answers_for_every_name_below_it() {
         "RFC 8020: no query for names below an NXDOMAIN"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn glueless_ns_names_are_resolved_in_parallel_and_the_first_answer_wins() {
+    // par.test. has three glueless NS names; two sit in zones whose only
+    // server is dead, one resolves at once.
+    let test = test_zone("par NS ns.dead1.other.\npar NS ns.dead2.other.\npar NS ns.fast.other.");
+    let net = tree_with(root_zone(""), test);
+    net.serve(
+        TLD_OTHER,
+        vec![zone(
+            "other.",
+            &format!(
+                "@ SOA ns.other. admin.other. 1 3600 900 604800 300
+                 @ NS ns.other.
+                 ns.other. A {TLD_OTHER}
+                 dead1 NS ns.dead1
+                 ns.dead1 A 198.51.100.71
+                 dead2 NS ns.dead2
+                 ns.dead2 A 198.51.100.72
+                 fast NS ns.fast
+                 ns.fast A 198.51.100.73"
+            ),
+        )],
+    );
+    let fast_zone = zone(
+        "fast.other.",
+        "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A 198.51.100.73",
+    );
+    let par_zone = zone(
+        "par.test.",
+        "@ SOA ns.fast.other. admin 1 3600 900 604800 300\n@ NS ns.fast.other.\nwww A 192.0.2.88",
+    );
+    net.serve("198.51.100.73", vec![fast_zone, par_zone]);
+    for dead in ["198.51.100.71", "198.51.100.72"] {
+        net.serve(dead, vec![]).set_behaviour(Behaviour::Dead);
+    }
+    let h = Harness::new(net);
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        data(&h.ask("www.par.test.", RecordType::A).await),
+        ["www.par.test. A 192.0.2.88"]
+    );
+    assert!(
+        started.elapsed() < rootward::resolver::infra_cache::INITIAL_RTO,
+        "the dead NS names did not hold the answer up: {:?}",
+        started.elapsed()
+    );
+}

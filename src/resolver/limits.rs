@@ -22,6 +22,11 @@ pub const MAX_UPSTREAM_QUERIES: usize = 48;
 /// cannot turn into many sub-resolutions.
 pub const MAX_NS_LOOKUPS_PER_CUT: usize = 6;
 
+/// NS names resolved at the same time when a delegation has no usable
+/// address; the first that yields an address is used (Unbound's
+/// `target-fetch-policy` starts 3 fetches at the top level).
+pub const PARALLEL_NS_LOOKUPS: usize = 3;
+
 /// Rounds of retries of the servers of one zone cut that timed out, after
 /// every address was tried once. Each retry waits the server's backed-off
 /// RTO (doubled per timeout), so two rounds reach servers up to about

@@ -19,8 +19,15 @@ pub mod walker;
 pub mod zone_cut;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
@@ -251,7 +258,21 @@ impl<U: Upstream> Resolver<U> {
     }
 
     async fn walk(&self, name: &Name, qtype: RecordType, refresh: bool) -> Resolution {
-        let mut walker = Walker::new(
+        let mut walker = self.walker(name, qtype);
+        if refresh {
+            walker = walker.bypassing_answer_cache();
+        }
+        match tokio::time::timeout(self.config.resolution_timeout, self.drive(walker)).await {
+            Ok(resolution) => resolution,
+            Err(_) => {
+                debug!(%name, ?qtype, "resolution timed out");
+                Resolution::servfail(ExtendedError::NO_REACHABLE_AUTHORITY)
+            }
+        }
+    }
+
+    fn walker(&self, name: &Name, qtype: RecordType) -> Walker {
+        Walker::new(
             name.clone(),
             qtype,
             self.cache.clone(),
@@ -259,11 +280,15 @@ impl<U: Upstream> Resolver<U> {
             self.hints.clone(),
             self.config.policy,
         )
-        .with_qname_minimisation(self.config.qname_minimisation);
-        if refresh {
-            walker = walker.bypassing_answer_cache();
-        }
-        let drive = async {
+        .with_qname_minimisation(self.config.qname_minimisation)
+    }
+
+    /// Runs a walker to its end: its queries go upstream, its NS-address
+    /// lookups run as walks of their own, a few at once, sharing its query
+    /// budget (boxed: a walk drives walks, at most `MAX_DEPENDENCY_DEPTH`
+    /// deep).
+    fn drive(&self, mut walker: Walker) -> Pin<Box<dyn Future<Output = Resolution> + Send + '_>> {
+        Box::pin(async move {
             loop {
                 match walker.step(self.clock.now()) {
                     Action::Done(resolution) => return resolution,
@@ -275,15 +300,88 @@ impl<U: Upstream> Resolver<U> {
                             .await;
                         walker.on_reply(reply, started.elapsed(), self.clock.now());
                     }
+                    Action::Lookup(lookup) => {
+                        let parent = SubContext {
+                            budget: walker.budget().clone(),
+                            depth: walker.depth() + 1,
+                            ancestry: walker.ancestry(),
+                        };
+                        let mut pending: FuturesUnordered<_> = lookup
+                            .names
+                            .into_iter()
+                            .map(|ns| self.ns_addresses(ns, lookup.qtype, parent.clone()))
+                            .collect();
+                        // The first NS name with an address wins; the other
+                        // lookups are dropped (their answers so far are cached).
+                        let mut found = Vec::new();
+                        while let Some((ns, addrs)) = pending.next().await {
+                            if !addrs.is_empty() {
+                                found.push((ns, addrs));
+                                break;
+                            }
+                        }
+                        drop(pending);
+                        walker.on_addresses(found);
+                    }
                 }
             }
-        };
-        match tokio::time::timeout(self.config.resolution_timeout, drive).await {
-            Ok(resolution) => resolution,
-            Err(_) => {
-                debug!(%name, ?qtype, "resolution timed out");
-                Resolution::servfail(ExtendedError::NO_REACHABLE_AUTHORITY)
-            }
-        }
+        })
     }
+
+    /// Addresses of the NS name `ns`: A (or AAAA when IPv4 is off); AAAA too
+    /// when the name exists without A, since the server may be IPv6-only.
+    async fn ns_addresses(
+        &self,
+        ns: Name,
+        qtype: RecordType,
+        ctx: SubContext,
+    ) -> (Name, Vec<IpAddr>) {
+        let mut addrs = self.sub_resolve(&ns, qtype, &ctx).await;
+        if let Ok(found) = &addrs
+            && found.is_empty()
+            && qtype == RecordType::A
+            && !self.config.policy.no_ipv6
+        {
+            addrs = self.sub_resolve(&ns, RecordType::AAAA, &ctx).await;
+        }
+        (ns, addrs.unwrap_or_default())
+    }
+
+    /// One address lookup of a sub-resolution: `Ok` with the addresses when
+    /// the name exists (possibly none of this type), `Err` otherwise.
+    async fn sub_resolve(
+        &self,
+        ns: &Name,
+        qtype: RecordType,
+        ctx: &SubContext,
+    ) -> Result<Vec<IpAddr>, ResponseCode> {
+        let res = match self.cached(ns, qtype) {
+            Some(hit) => hit,
+            None => {
+                let sub = self.walker(ns, qtype).as_sub_resolution(
+                    ctx.budget.clone(),
+                    ctx.depth,
+                    ctx.ancestry.clone(),
+                );
+                self.drive(sub).await
+            }
+        };
+        if res.rcode != ResponseCode::NoError {
+            return Err(res.rcode);
+        }
+        Ok(res
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == qtype)
+            .filter_map(zone_cut::record_addr)
+            .collect())
+    }
+}
+
+/// What a sub-resolution inherits from the walk that needs it.
+#[derive(Clone)]
+struct SubContext {
+    budget: Arc<AtomicUsize>,
+    depth: usize,
+    ancestry: Vec<Name>,
 }

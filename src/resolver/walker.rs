@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -27,7 +28,7 @@ use super::dname;
 use super::infra_cache::InfraCache;
 use super::limits::{
     MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
-    MAX_UPSTREAM_QUERIES,
+    MAX_UPSTREAM_QUERIES, PARALLEL_NS_LOOKUPS,
 };
 use super::qname_min::{Minimiser, OnNxDomain};
 use super::resolution::{ExtendedError, Resolution};
@@ -53,11 +54,24 @@ pub struct Outbound {
     pub timeout: Duration,
 }
 
+/// NS names whose addresses the walker needs: the driver resolves them
+/// (at once, each as a sub-resolution) and hands back the first addresses
+/// found with [`Walker::on_addresses`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressLookup {
+    /// The NS names, at most [`PARALLEL_NS_LOOKUPS`].
+    pub names: Vec<Name>,
+    /// A or AAAA (AAAA only when IPv4 is off).
+    pub qtype: RecordType,
+}
+
 /// What the walker wants next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send this query and call [`Walker::on_reply`] with the outcome.
     Send(Outbound),
+    /// Resolve these NS names and call [`Walker::on_addresses`].
+    Lookup(AddressLookup),
     /// The question is resolved (or failed: SERVFAIL).
     Done(Resolution),
 }
@@ -69,8 +83,6 @@ enum Purpose {
     Client,
     /// The root NS set, from the hints (RFC 8109).
     Priming,
-    /// Addresses of an NS name that the frame below needs.
-    NsAddress(Name),
 }
 
 /// One question on the walker's stack.
@@ -116,7 +128,14 @@ pub struct Walker {
     infra: Arc<InfraCache>,
     hints: Arc<RootHints>,
     policy: AddressPolicy,
-    sent: usize,
+    /// Upstream queries sent for the client's question, shared with every
+    /// sub-resolution it causes (`MAX_UPSTREAM_QUERIES`).
+    budget: Arc<AtomicUsize>,
+    /// Nesting of this walk: 0 for a client's question.
+    depth: usize,
+    /// Names the enclosing walks are resolving: asking for one of them
+    /// again would be a delegation loop.
+    ancestry: Vec<Name>,
     outstanding: Option<Outbound>,
     priming_tried: bool,
     /// The client's resolution, once its frame has ended.
@@ -157,7 +176,9 @@ impl Walker {
             infra,
             hints,
             policy,
-            sent: 0,
+            budget: Arc::new(AtomicUsize::new(0)),
+            depth: 0,
+            ancestry: Vec::new(),
             outstanding: None,
             priming_tried: false,
             finished: None,
@@ -182,16 +203,47 @@ impl Walker {
         self
     }
 
-    /// Upstream queries asked for so far.
+    /// Makes this walk a sub-resolution (an NS name's address) of a walk
+    /// `depth - 1` deep that is resolving `ancestry`, sharing its `budget`.
+    pub fn as_sub_resolution(
+        mut self,
+        budget: Arc<AtomicUsize>,
+        depth: usize,
+        ancestry: Vec<Name>,
+    ) -> Self {
+        self.budget = budget;
+        self.depth = depth;
+        self.ancestry = ancestry;
+        self
+    }
+
+    /// The shared upstream-query budget of this walk.
+    pub fn budget(&self) -> &Arc<AtomicUsize> {
+        &self.budget
+    }
+
+    /// This walk's nesting depth.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The names this walk and its enclosing walks are resolving.
+    pub fn ancestry(&self) -> Vec<Name> {
+        let mut names = self.ancestry.clone();
+        names.extend(self.frames.iter().map(|f| f.qname.clone()));
+        names
+    }
+
+    /// Upstream queries sent so far for the client's question.
     pub fn queries_sent(&self) -> usize {
-        self.sent
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// Advances until the walker needs a reply or is done.
     pub fn step(&mut self, now: Timestamp) -> Action {
-        // Every iteration either returns, pushes a frame (bounded by
-        // MAX_DEPENDENCY_DEPTH and by each cut's lookup budget), pops one, or
-        // sets a cut; the guard below is a backstop, not the bound.
+        // Every iteration either returns, pushes the priming frame (once),
+        // pops a frame, or sets a cut; the guard below is a backstop, not
+        // the bound.
         for _ in 0..MAX_UPSTREAM_QUERIES * 16 {
             if let Some(action) = self.advance(now) {
                 return action;
@@ -217,7 +269,6 @@ impl Walker {
             let use_cache = match frame.purpose {
                 Purpose::Priming => false,
                 Purpose::Client => !self.refresh || !frame.chain.is_empty(),
-                Purpose::NsAddress(_) => true,
             };
             if use_cache && let Some(hit) = self.cache.answer(&key, now) {
                 let res = Resolution::from_cached(&hit, now);
@@ -273,8 +324,9 @@ impl Walker {
                 None => frame.cut = Some(ZoneCut::from_hints(&self.hints)),
             }
         }
-        if self.sent >= MAX_UPSTREAM_QUERIES {
-            debug!(sent = self.sent, "upstream query budget exhausted");
+        let sent = self.budget.load(Ordering::Relaxed);
+        if sent >= MAX_UPSTREAM_QUERIES {
+            debug!(sent, "upstream query budget exhausted");
             self.frames.truncate(1);
             self.end_frame(
                 FrameEnd::Failed(ExtendedError::other("upstream query budget exhausted")),
@@ -291,30 +343,32 @@ impl Walker {
                 zone: cut.zone.clone(),
                 timeout: self.infra.rto(ip),
             };
-            self.sent += 1;
+            self.budget.fetch_add(1, Ordering::Relaxed);
             self.outstanding = Some(out.clone());
             return Some(Action::Send(out));
         }
-        // No address left to try: resolve an NS name that has none.
-        if depth < MAX_DEPENDENCY_DEPTH
+        // No address left to try: resolve NS names that have none, a few
+        // at once (the first to answer wins).
+        if self.depth < MAX_DEPENDENCY_DEPTH
             && let Some(qtype) = self.first_address_type()
         {
-            let busy: Vec<Name> = self.frames.iter().map(|f| f.qname.clone()).collect();
+            let busy = self.ancestry();
             let cut = self.frames.last_mut()?.cut.as_mut()?;
-            while cut.ns_lookups < MAX_NS_LOOKUPS_PER_CUT {
+            let mut names = Vec::new();
+            while cut.ns_lookups < MAX_NS_LOOKUPS_PER_CUT && names.len() < PARALLEL_NS_LOOKUPS {
                 let Some(ns) = cut.next_unresolved() else {
                     break;
                 };
                 if busy.contains(&ns) {
-                    // Resolving it needs a question already on the stack: a
-                    // delegation loop.
+                    // Resolving it needs a question already being resolved:
+                    // a delegation loop.
                     continue;
                 }
                 cut.ns_lookups += 1;
-                let mode = self.qname_mode;
-                self.frames
-                    .push(Frame::new(Purpose::NsAddress(ns.clone()), ns, qtype, mode));
-                return None;
+                names.push(ns);
+            }
+            if !names.is_empty() {
+                return Some(Action::Lookup(AddressLookup { names, qtype }));
             }
         }
         self.end_frame(FrameEnd::Failed(ExtendedError::NO_REACHABLE_AUTHORITY), now);
@@ -622,33 +676,15 @@ impl Walker {
         match frame.purpose {
             Purpose::Client => self.finished = Some(resolution),
             Purpose::Priming => {}
-            Purpose::NsAddress(ns) => {
-                let addrs: Vec<IpAddr> = resolution
-                    .answers
-                    .iter()
-                    .filter(|r| r.record_type() == frame.qtype)
-                    .filter_map(record_addr)
-                    .collect();
-                if addrs.is_empty()
-                    && resolution.rcode == ResponseCode::NoError
-                    && frame.qtype == RecordType::A
-                    && !self.policy.no_ipv6
-                {
-                    // The name exists without an IPv4 address: it may be an
-                    // IPv6-only server. (After NXDOMAIN or SERVFAIL, AAAA
-                    // would fail the same way.)
-                    let mode = self.qname_mode;
-                    self.frames.push(Frame::new(
-                        Purpose::NsAddress(ns.clone()),
-                        ns,
-                        RecordType::AAAA,
-                        mode,
-                    ));
-                    return;
-                }
-                if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut()) {
-                    cut.add_addresses(&ns, &addrs);
-                }
+        }
+    }
+
+    /// Feeds the outcome of an [`Action::Lookup`]: addresses found for NS
+    /// names of the current cut (none if every lookup failed).
+    pub fn on_addresses(&mut self, found: Vec<(Name, Vec<IpAddr>)>) {
+        if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut()) {
+            for (ns, addrs) in found {
+                cut.add_addresses(&ns, &addrs);
             }
         }
     }

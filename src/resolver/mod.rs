@@ -85,6 +85,10 @@ pub const PREFETCH_MIN_TTL: u32 = 10;
 /// Prefetch starts when at most this fraction (1/N) of the TTL is left:
 /// Unbound's `prefetch` uses the last 10%.
 pub const PREFETCH_FRACTION: u32 = 10;
+/// How long a client waits for a fresh answer when a stale one is at hand
+/// before it gets the stale one (RFC 8767 §5 suggests 1.8 s; Unbound's
+/// `serve-expired-client-timeout` is 1.8 s).
+pub const STALE_CLIENT_TIMEOUT: Duration = Duration::from_millis(1_800);
 /// Failed questions remembered at once (each a few dozen bytes).
 const FAILURE_CACHE_CAPACITY: u64 = 10_000;
 
@@ -182,10 +186,13 @@ impl<U: Upstream> Resolver<U> {
 
     /// Resolves `name`/`qtype`: from the cache if alive, else by walking.
     /// Concurrent identical questions share one walk. A question that failed
-    /// moments ago fails again at once (RFC 9520); a failure is answered
-    /// from stale data when the cache still has some (RFC 8767). Always
-    /// returns within `resolution-timeout` (plus scheduling).
-    pub async fn resolve(&self, name: &Name, qtype: RecordType) -> Resolution {
+    /// moments ago fails again at once (RFC 9520). When an expired answer is
+    /// still in the stale window, the client waits at most
+    /// [`STALE_CLIENT_TIMEOUT`] and then gets the stale answer while the
+    /// walk goes on in the background (RFC 8767 §5); a failed walk is
+    /// answered from stale data too. Always returns within
+    /// `resolution-timeout` (plus scheduling).
+    pub async fn resolve(self: &Arc<Self>, name: &Name, qtype: RecordType) -> Resolution {
         if let Some(hit) = self.cached(name, qtype) {
             return hit;
         }
@@ -194,8 +201,26 @@ impl<U: Upstream> Resolver<U> {
         if self.failures.get(&key).is_some_and(|until| now < until) {
             return self.stale_or(&key, now, Resolution::servfail(ExtendedError::CACHED_ERROR));
         }
-        let result = self.shared_walk(&key, name, qtype, false).await;
-        let Some(result) = result else {
+        let Some(stale) = self.cache.stale_answer(&key, now) else {
+            return self.resolve_fresh(&key, name, qtype).await;
+        };
+        let (me, k, n) = (Arc::clone(self), key.clone(), name.clone());
+        let walk = tokio::spawn(async move { me.resolve_fresh(&k, &n, qtype).await });
+        match tokio::time::timeout(STALE_CLIENT_TIMEOUT, walk).await {
+            Ok(Ok(fresh)) => fresh,
+            // The timer fired (the walk goes on and refreshes the cache), or
+            // the walk's task ended abnormally.
+            _ => {
+                debug!(%name, ?qtype, "slow resolution: serving stale meanwhile");
+                Resolution::stale(&stale)
+            }
+        }
+    }
+
+    /// Walks for `key` (sharing a walk in flight), remembers a failure, and
+    /// answers a failure from stale data when there is some.
+    async fn resolve_fresh(&self, key: &QuestionKey, name: &Name, qtype: RecordType) -> Resolution {
+        let Some(result) = self.shared_walk(key, name, qtype, false).await else {
             return Resolution::servfail(ExtendedError::other("resolution abandoned"));
         };
         if result.rcode == ResponseCode::ServFail {
@@ -204,7 +229,7 @@ impl<U: Upstream> Resolver<U> {
                 self.failures
                     .insert(key.clone(), now + self.config.failure_ttl.as_secs().max(1));
             }
-            return self.stale_or(&key, now, result);
+            return self.stale_or(key, now, result);
         }
         result
     }

@@ -73,6 +73,11 @@ fn help_documents_every_option() {
         "--tcp-idle-timeout",
         "--resolution-timeout",
         "--upstream-timeout",
+        "--qname-minimisation",
+        "--use-0x20",
+        "--serve-stale-window",
+        "--prefetch",
+        "--failure-cache-ttl",
         "--log-level",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
@@ -92,6 +97,11 @@ fn bad_flag_values_name_the_flag_and_the_value() {
     assert_one_line_error(&run(&["--cache-size", "lots"]), &["--cache-size", "lots"]);
     assert_one_line_error(&run(&["--log-level", "loud"]), &["--log-level", "loud"]);
     assert_one_line_error(&run(&["--no-such-flag"]), &["--no-such-flag"]);
+    assert_one_line_error(&run(&["--use-0x20", "sometimes"]), &["--use-0x20", "sometimes"]);
+    assert_one_line_error(
+        &run(&["--qname-minimisation", "aggressive"]),
+        &["--qname-minimisation", "aggressive"],
+    );
     assert_one_line_error(
         &run(&[
             "--cache-min-ttl",

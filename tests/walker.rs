@@ -246,6 +246,15 @@ async fn cross_zone_cname_chain_comes_back_whole() {
             "www.glueless.test. A 192.0.2.30"
         ]
     );
+    // The chain's target is cached under its own name too.
+    let before = h.net.total();
+    let res = h.ask("www.glueless.test.", RecordType::A).await;
+    assert_eq!(data(&res), ["www.glueless.test. A 192.0.2.30"]);
+    assert_eq!(
+        h.net.total(),
+        before,
+        "the CNAME target was not fetched twice"
+    );
     // The chain is cached as one answer: asking again sends nothing.
     let before = h.net.total();
     assert_eq!(
@@ -815,6 +824,12 @@ async fn minimisation_walks_empty_non_terminals_and_survives_broken_nxdomain() {
     assert_eq!(leaf("c.deep.example.test."), 1);
     assert_eq!(leaf("b.c.deep.example.test."), 1);
     assert_eq!(leaf("a.b.c.deep.example.test."), 1);
+    // What minimisation learnt serves clients: the NODATA for an empty
+    // non-terminal is answered from the cache.
+    let sent = h.net.total();
+    let res = h.ask("c.deep.example.test.", RecordType::A).await;
+    assert_eq!((res.rcode, res.answers.len()), (ResponseCode::NoError, 0));
+    assert_eq!(h.net.total(), sent);
 
     // A broken authority answering NXDOMAIN for empty non-terminals: relaxed
     // mode asks the full name and gets the data; the NXDOMAIN poisons nothing.

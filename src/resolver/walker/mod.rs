@@ -6,12 +6,12 @@
 //! reply (or error) to [`Walker::on_reply`], which scrubs it, classifies it
 //! and acts: a referral moves the cut down, a CNAME restarts the walk at its
 //! target, an answer or a negative answer is cached and finishes the
-//! question. A delegation whose NS names have no usable addresses pushes a
-//! sub-resolution for one of them onto a stack of frames; its addresses feed
-//! the cut below it. Every loop is bounded by the constants in
+//! question (replies are consumed in [`consume`]). A delegation whose NS
+//! names have no usable addresses returns [`Action::Lookup`]: the driver
+//! resolves a few of them as sub-walks and hands the addresses back with
+//! [`Walker::on_addresses`]. Every loop is bounded by the constants in
 //! [`limits`](super::limits).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,23 +23,21 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::address_policy::AddressPolicy;
-use super::classify::{ReplyKind, classify};
 use super::dname;
 use super::infra_cache::InfraCache;
 use super::limits::{
-    MAX_CNAME_CHAIN, MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_REFERRALS,
-    MAX_UPSTREAM_QUERIES, PARALLEL_NS_LOOKUPS,
+    MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_UPSTREAM_QUERIES, PARALLEL_NS_LOOKUPS,
 };
-use super::qname_min::{Minimiser, OnNxDomain};
+use super::qname_min::Minimiser;
 use super::resolution::{ExtendedError, Resolution};
-use super::scrub::scrub;
-use super::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
-use crate::cache::{AnswerKind, Cache, QuestionKey, Trust};
+use super::zone_cut::ZoneCut;
+use crate::cache::{AnswerKind, Cache, QuestionKey};
 use crate::clock::Timestamp;
 use crate::config::{DNS_PORT, QnameMinimisation};
 use crate::root_hints::RootHints;
-use crate::upstream::{UpstreamError, UpstreamQuery};
-use hickory_proto::op::Message;
+use crate::upstream::UpstreamQuery;
+
+mod consume;
 
 /// A query the driver must send for the walker.
 #[derive(Debug, Clone, PartialEq)]
@@ -385,249 +383,6 @@ impl Walker {
         }
     }
 
-    /// Feeds the outcome of the last [`Action::Send`], which took
-    /// `elapsed` (for the server's RTT estimate).
-    pub fn on_reply(
-        &mut self,
-        result: Result<Message, UpstreamError>,
-        elapsed: Duration,
-        now: Timestamp,
-    ) {
-        let Some(out) = self.outstanding.take() else {
-            return;
-        };
-        let ip = out.server.ip();
-        let mut reply = match result {
-            Ok(reply) => {
-                self.infra.record_rtt(ip, elapsed, Instant::now());
-                reply
-            }
-            Err(e) => {
-                debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
-                if matches!(e, UpstreamError::Timeout) {
-                    self.infra.record_timeout(ip, out.timeout, Instant::now());
-                    if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut())
-                        && cut.zone == out.zone
-                    {
-                        cut.timed_out(ip);
-                    }
-                }
-                if matches!(e, UpstreamError::Unreachable(_)) {
-                    // No route for this family here (a host without IPv6,
-                    // say): skip its other addresses for the rest of the walk.
-                    match out.server {
-                        SocketAddr::V4(_) => self.policy.no_ipv4 = true,
-                        SocketAddr::V6(_) => self.policy.no_ipv6 = true,
-                    }
-                }
-                return;
-            }
-        };
-        let Some(frame) = self.frames.last() else {
-            return;
-        };
-        // Scrub and classify against the question actually sent, which QNAME
-        // minimisation may have shortened.
-        let (qname, qtype) = (out.query.name.clone(), out.query.qtype);
-        let minimised = qname != frame.qname || qtype != frame.qtype;
-        let dropped = scrub(&mut reply, &out.zone, &qname, qtype);
-        if dropped > 0 {
-            debug!(server = %out.server, zone = %out.zone, dropped, "scrubbed out-of-bailiwick records");
-        }
-        let aa = reply.metadata.authoritative;
-        let kind = classify(&reply, &out.zone, &qname, qtype);
-        debug!(server = %out.server, zone = %out.zone, %qname, ?qtype, kind = kind_name(&kind), "reply");
-        let answer_trust = if aa {
-            Trust::AuthAnswer
-        } else {
-            Trust::AuthAuthority
-        };
-        if minimised {
-            self.on_minimised_reply(kind, answer_trust, now);
-            return;
-        }
-        if aa && !matches!(kind, ReplyKind::Referral { .. } | ReplyKind::Lame(_)) {
-            // The child's own NS set outranks the parent's referral copy.
-            let ns: Vec<Record> = reply
-                .authorities
-                .iter()
-                .filter(|r| r.record_type() == RecordType::NS)
-                .cloned()
-                .collect();
-            self.store_sets(&ns, Trust::AuthAuthority, now);
-        }
-        match kind {
-            ReplyKind::Lame(_) => self.infra.record_lame(ip, &out.zone, Instant::now()),
-            ReplyKind::Answer { chain, records } => {
-                self.store_sets(&chain, answer_trust, now);
-                self.store_sets(&records, answer_trust, now);
-                if qtype == RecordType::NS {
-                    self.store_sets(&reply.additionals, Trust::Glue, now);
-                }
-                self.extend_chain(chain);
-                self.end_frame(FrameEnd::Positive(records), now);
-            }
-            ReplyKind::Cname { chain, target } => {
-                self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
-                self.follow_cname(target, now);
-            }
-            ReplyKind::Referral { zone, ns, glue } => self.follow_referral(zone, ns, glue, now),
-            ReplyKind::NoData { chain, soa } => {
-                self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
-                self.end_frame(
-                    FrameEnd::Negative(AnswerKind::NoData, soa.map(Box::new)),
-                    now,
-                );
-            }
-            ReplyKind::NxDomain { chain, soa } => {
-                self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
-                self.end_frame(
-                    FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
-                    now,
-                );
-            }
-        }
-    }
-
-    /// Acts on the reply to a minimised query (RFC 9156 §3): a referral
-    /// descends as usual; "the name exists here" adds a label; anything
-    /// else decides between the full name and (strict) the end.
-    fn on_minimised_reply(&mut self, kind: ReplyKind, trust: Trust, now: Timestamp) {
-        let Some(f) = self.frames.last_mut() else {
-            return;
-        };
-        match kind {
-            ReplyKind::Referral { zone, ns, glue } => self.follow_referral(zone, ns, glue, now),
-            ReplyKind::Answer { chain, records } if chain.is_empty() => {
-                f.min.exists();
-                if let Some(cut) = f.cut.as_mut() {
-                    cut.clear_tried();
-                }
-                self.store_sets(&records, trust, now);
-            }
-            ReplyKind::NoData { .. } => {
-                f.min.exists();
-                if let Some(cut) = f.cut.as_mut() {
-                    cut.clear_tried();
-                }
-            }
-            ReplyKind::NxDomain { soa, .. } => match f.min.nxdomain() {
-                OnNxDomain::Final => {
-                    self.end_frame(
-                        FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
-                        now,
-                    );
-                }
-                OnNxDomain::AskFullName => {
-                    if let Some(cut) = f.cut.as_mut() {
-                        cut.clear_tried();
-                    }
-                }
-            },
-            // An alias at an intermediate name: ask the full name.
-            ReplyKind::Answer { .. } | ReplyKind::Cname { .. } => {
-                f.min.give_up();
-                if let Some(cut) = f.cut.as_mut() {
-                    cut.clear_tried();
-                }
-            }
-            ReplyKind::Lame(_) => {
-                if f.min.error()
-                    && let Some(cut) = f.cut.as_mut()
-                {
-                    cut.clear_tried();
-                }
-            }
-        }
-    }
-
-    fn extend_chain(&mut self, chain: Vec<Record>) {
-        if let Some(f) = self.frames.last_mut() {
-            f.chain.extend(chain);
-        }
-    }
-
-    fn follow_cname(&mut self, target: Name, now: Timestamp) {
-        let Some(f) = self.frames.last_mut() else {
-            return;
-        };
-        let looped =
-            target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
-        if looped || f.chain.len() > MAX_CNAME_CHAIN {
-            debug!(%target, links = f.chain.len(), "CNAME loop or chain too long");
-            self.end_frame(
-                FrameEnd::Failed(ExtendedError::other("CNAME loop or chain too long")),
-                now,
-            );
-            return;
-        }
-        f.min = Minimiser::new(self.qname_mode, &target);
-        f.qname = target;
-        f.cut = None;
-    }
-
-    fn follow_referral(&mut self, zone: Name, ns: Vec<Record>, glue: Vec<Record>, now: Timestamp) {
-        self.store_sets(&ns, Trust::Referral, now);
-        self.store_sets(&glue, Trust::Glue, now);
-        let Some(f) = self.frames.last_mut() else {
-            return;
-        };
-        f.referrals += 1;
-        if f.referrals > MAX_REFERRALS {
-            self.end_frame(
-                FrameEnd::Failed(ExtendedError::other("too many referrals")),
-                now,
-            );
-            return;
-        }
-        let cache = &self.cache;
-        f.min.new_cut();
-        let names = ns.iter().filter_map(ns_target).collect();
-        f.cut = Some(ZoneCut::new(zone, names, |n| {
-            let mut addrs: Vec<IpAddr> = glue
-                .iter()
-                .filter(|g| &g.name == n)
-                .filter_map(record_addr)
-                .collect();
-            for a in cached_addrs(cache, n, now) {
-                if !addrs.contains(&a) {
-                    addrs.push(a);
-                }
-            }
-            addrs
-        }));
-    }
-
-    /// Caches records grouped into RRsets. CNAMEs synthesised from a DNAME
-    /// in the same records are left out: only the DNAME is data the server
-    /// vouched for (RFC 6672 §3.4); the synthesis is redone from it.
-    fn store_sets(&self, records: &[Record], trust: Trust, now: Timestamp) {
-        let mut sets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
-        let dname_owners: Vec<&Name> = records
-            .iter()
-            .filter(|r| r.record_type() == RecordType::DNAME)
-            .map(|r| &r.name)
-            .collect();
-        for r in records {
-            let synthesised = r.record_type() == RecordType::CNAME
-                && dname_owners
-                    .iter()
-                    .any(|o| *o != &r.name && o.zone_of(&r.name));
-            if synthesised {
-                continue;
-            }
-            sets.entry((r.name.clone(), r.record_type()))
-                .or_default()
-                .push(r.clone());
-        }
-        for (_, set) in sets {
-            self.cache.store_rrset(set, trust, now);
-        }
-    }
-
     /// Finishes the top frame: the client's becomes the walk's result; a
     /// sub-resolution feeds the frame below it.
     fn end_frame(&mut self, end: FrameEnd, now: Timestamp) {
@@ -643,6 +398,11 @@ impl Walker {
                 res
             }
             FrameEnd::Positive(records) => {
+                if !frame.chain.is_empty() {
+                    // The chain's target answers its own question too.
+                    let target = QuestionKey::new(&frame.qname, frame.qtype);
+                    self.cache.store_positive(target, records.clone(), now);
+                }
                 let mut answers = frame.chain.clone();
                 answers.extend(records);
                 if !matches!(frame.purpose, Purpose::Priming) {
@@ -657,6 +417,11 @@ impl Walker {
                 {
                     self.cache
                         .store_nxdomain_cut(&frame.qname, soa.clone(), now);
+                }
+                if !frame.chain.is_empty() {
+                    let target = QuestionKey::new(&frame.qname, frame.qtype);
+                    self.cache
+                        .store_negative(target, kind, Vec::new(), soa.clone(), now);
                 }
                 self.cache
                     .store_negative(key.clone(), kind, frame.chain.clone(), soa.clone(), now);
@@ -726,15 +491,4 @@ fn cached_dname_above(
         owner = owner.base_name();
     }
     None
-}
-
-fn kind_name(kind: &ReplyKind) -> &'static str {
-    match kind {
-        ReplyKind::Answer { .. } => "answer",
-        ReplyKind::Cname { .. } => "cname",
-        ReplyKind::Referral { .. } => "referral",
-        ReplyKind::NoData { .. } => "nodata",
-        ReplyKind::NxDomain { .. } => "nxdomain",
-        ReplyKind::Lame(why) => why,
-    }
 }

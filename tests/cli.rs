@@ -97,7 +97,10 @@ fn bad_flag_values_name_the_flag_and_the_value() {
     assert_one_line_error(&run(&["--cache-size", "lots"]), &["--cache-size", "lots"]);
     assert_one_line_error(&run(&["--log-level", "loud"]), &["--log-level", "loud"]);
     assert_one_line_error(&run(&["--no-such-flag"]), &["--no-such-flag"]);
-    assert_one_line_error(&run(&["--use-0x20", "sometimes"]), &["--use-0x20", "sometimes"]);
+    assert_one_line_error(
+        &run(&["--use-0x20", "sometimes"]),
+        &["--use-0x20", "sometimes"],
+    );
     assert_one_line_error(
         &run(&["--qname-minimisation", "aggressive"]),
         &["--qname-minimisation", "aggressive"],

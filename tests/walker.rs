@@ -1040,3 +1040,31 @@ async fn glueless_ns_names_are_resolved_in_parallel_and_the_first_answer_wins() 
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_without_edns_is_remembered_and_asked_without_it() {
+    let net = tree();
+    for ns in [NS1, NS2] {
+        net.server(ns).set_behaviour(Behaviour::FormerrOnEdns);
+    }
+    let h = Harness::new(net);
+    for name in ["www", "short", "long", "alias", "nope", "loop-a"] {
+        h.ask(&format!("{name}.example.test."), RecordType::A).await;
+    }
+    assert_eq!(
+        data(&h.ask("www.example.test.", RecordType::A).await),
+        ["www.example.test. A 192.0.2.1"]
+    );
+    let mut asked = 0;
+    for ns in [NS1, NS2] {
+        let edns: Vec<bool> = h.net.server(ns).queries().iter().map(|q| q.3).collect();
+        asked += edns.len();
+        // Each server costs one EDNS query (answered FORMERR) at most; every
+        // later query to it goes without EDNS.
+        assert!(edns.iter().filter(|e| **e).count() <= 1, "{ns}: {edns:?}");
+        if let Some(first) = edns.first() {
+            assert!(*first, "{ns}: the first query tries EDNS: {edns:?}");
+        }
+    }
+    assert!(asked >= 7, "{asked} leaf queries for 6 questions");
+}

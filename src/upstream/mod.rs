@@ -25,6 +25,9 @@ pub struct UpstreamQuery {
     pub name: Name,
     /// QTYPE.
     pub qtype: RecordType,
+    /// Send EDNS0 first (false for a server known not to support it: it
+    /// would cost a FORMERR round trip every time).
+    pub edns: bool,
 }
 
 /// Why no usable reply came back.

@@ -313,9 +313,9 @@ impl Upstream for SocketUpstream {
         // 0x20 stays on for this call until the server shows it does not
         // echo case (see `udp`).
         let mut caps = self.config.use_0x20;
-        let mut edns = true;
+        let mut edns = query.edns;
         let (mut reply, mut sent) = self.udp(server, query, edns, &mut caps, deadline).await?;
-        if reply.metadata.response_code == ResponseCode::FormErr && reply.edns.is_none() {
+        if edns && reply.metadata.response_code == ResponseCode::FormErr && reply.edns.is_none() {
             // RFC 6891 §7: a server that does not know EDNS answers FORMERR
             // without an OPT; ask again without one.
             debug!(%server, "FORMERR to EDNS query: retrying without EDNS");
@@ -464,6 +464,7 @@ mod tests {
         UpstreamQuery {
             name: name(s),
             qtype: RecordType::A,
+            edns: true,
         }
     }
 

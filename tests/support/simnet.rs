@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::RecordType;
 use rootward::upstream::{Upstream, UpstreamError, UpstreamQuery};
 
@@ -107,25 +107,46 @@ impl Upstream for SimNet {
             tokio::time::sleep(timeout).await;
             return Err(UpstreamError::Timeout);
         };
-        let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
-        msg.add_query(Query::query(query.name.clone(), query.qtype));
+        let reply = exchange(&responder, query, query.edns, timeout).await?;
+        // Like the socket upstream: FORMERR without OPT to an EDNS query is
+        // asked again without EDNS (RFC 6891 §7).
+        if query.edns
+            && reply.metadata.response_code == ResponseCode::FormErr
+            && reply.edns.is_none()
+        {
+            return exchange(&responder, query, false, timeout).await;
+        }
+        Ok(reply)
+    }
+}
+
+/// One query to one simulated server, over "UDP".
+async fn exchange(
+    responder: &Responder,
+    query: &UpstreamQuery,
+    edns: bool,
+    timeout: Duration,
+) -> Result<Message, UpstreamError> {
+    let mut msg = Message::new(rand::random(), MessageType::Query, OpCode::Query);
+    msg.add_query(Query::query(query.name.clone(), query.qtype));
+    if edns {
         let mut e = Edns::new();
         e.set_max_payload(1232);
         msg.set_edns(e);
-        match responder.handle(Transport::Udp, &msg) {
-            Reply::None => {
-                tokio::time::sleep(timeout).await;
-                Err(UpstreamError::Timeout)
-            }
-            Reply::Now(m) => Ok(m),
-            Reply::After(d, m) if d < timeout => {
-                tokio::time::sleep(d).await;
-                Ok(m)
-            }
-            Reply::After(..) => {
-                tokio::time::sleep(timeout).await;
-                Err(UpstreamError::Timeout)
-            }
+    }
+    match responder.handle(Transport::Udp, &msg) {
+        Reply::None => {
+            tokio::time::sleep(timeout).await;
+            Err(UpstreamError::Timeout)
+        }
+        Reply::Now(m) => Ok(m),
+        Reply::After(d, m) if d < timeout => {
+            tokio::time::sleep(d).await;
+            Ok(m)
+        }
+        Reply::After(..) => {
+            tokio::time::sleep(timeout).await;
+            Err(UpstreamError::Timeout)
         }
     }
 }

@@ -42,7 +42,13 @@ impl Walker {
         let ip = out.server.ip();
         let mut reply = match result {
             Ok(reply) => {
-                self.infra.record_rtt(ip, elapsed, Instant::now());
+                let now_i = Instant::now();
+                self.infra.record_rtt(ip, elapsed, now_i);
+                if out.query.edns && reply.edns.is_none() {
+                    // It answered an EDNS query without OPT (after FORMERR,
+                    // or ignoring it): ask it without EDNS from now on.
+                    self.infra.record_no_edns(ip, now_i);
+                }
                 reply
             }
             Err(e) => {

@@ -337,7 +337,11 @@ impl Walker {
             let (name, qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
             let out = Outbound {
                 server: SocketAddr::new(ip, DNS_PORT),
-                query: UpstreamQuery { name, qtype },
+                query: UpstreamQuery {
+                    name,
+                    qtype,
+                    edns: !self.infra.no_edns(ip),
+                },
                 zone: cut.zone.clone(),
                 timeout: self.infra.rto(ip),
             };

@@ -10,6 +10,8 @@
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod metrics;
 pub mod resolver;
 pub mod root_hints;
 pub mod server;

@@ -8,7 +8,9 @@
 //! shutdown future completes, then stops accepting and lets in-flight
 //! answers finish for a bounded time.
 
+pub mod acl;
 pub mod handler;
+pub mod rate_limit;
 pub mod request;
 pub mod response;
 pub mod tcp;

@@ -10,8 +10,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use ipnet::IpNet;
+
+mod cli;
+mod values;
+
+pub use cli::{Cli, Command, CtlAction, CtlArgs};
 use serde::Deserialize;
+pub use values::{
+    DenyAction, QnameMinimisation, QueryLog, parse_cidr, parse_duration, parse_listen,
+};
+use values::{duration_from_toml, parse_log_level, parse_on_off};
 
 /// The port a DNS server listens on when `--listen` names only an address.
 pub const DNS_PORT: u16 = 53;
@@ -50,30 +59,14 @@ pub const DEFAULT_SERVE_STALE_WINDOW: Duration = Duration::from_secs(86_400);
 /// least 1 s; Unbound keeps 5 s, BIND 1 s).
 pub const DEFAULT_FAILURE_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// QNAME minimisation mode (RFC 9156).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QnameMinimisation {
-    /// Minimise; if a server answers NXDOMAIN for an intermediate name
-    /// (a broken authority, RFC 9156 §2.3), ask for the full name instead.
-    #[default]
-    Relaxed,
-    /// Minimise and trust NXDOMAIN for intermediate names (RFC 8020).
-    Strict,
-    /// Send the full name to every server.
-    Off,
-}
-
-impl std::str::FromStr for QnameMinimisation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "relaxed" => Ok(Self::Relaxed),
-            "strict" => Ok(Self::Strict),
-            "off" => Ok(Self::Off),
-            _ => Err("expected relaxed, strict or off".to_string()),
-        }
-    }
-}
+/// Default path of the control socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/rootward/control.sock";
+/// Default per-prefix query rate (queries/s): well above what a house or an
+/// office behind one address sends, far below a flood.
+pub const DEFAULT_RATE_LIMIT: u32 = 1_000;
+/// Default per-prefix UDP response rate (responses/s) for response-rate
+/// limiting.
+pub const DEFAULT_RESPONSE_RATE_LIMIT: u32 = 500;
 
 /// A configuration error: always names the option and the offending value.
 #[derive(Debug, thiserror::Error)]
@@ -106,92 +99,6 @@ pub enum ConfigError {
     },
 }
 
-/// The command line. Every option is optional here so that the file and the
-/// defaults can fill the gaps.
-#[derive(Debug, Default, Parser)]
-#[command(
-    name = "rootward",
-    version,
-    about = "A caching recursive DNS resolver",
-    long_about = "A caching recursive DNS resolver. With no flags it listens on \
-                  127.0.0.1:53 and [::1]:53 and resolves from the root servers."
-)]
-pub struct Cli {
-    /// Address to answer on, UDP and TCP (repeatable). A bare address means
-    /// port 53. [default: 127.0.0.1:53 and [::1]:53]
-    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
-    pub listen: Vec<SocketAddr>,
-    /// Root hints file (zone-file format, like IANA's named.root).
-    /// [default: the built-in copy of root.hints]
-    #[arg(long, value_name = "FILE")]
-    pub root_hints: Option<PathBuf>,
-    /// TOML config file; its keys are these options' names.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Lowest TTL stored in the cache (e.g. 0s, 30s). [default: 0s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub cache_min_ttl: Option<Duration>,
-    /// Highest TTL stored in the cache. [default: 1day]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub cache_max_ttl: Option<Duration>,
-    /// Highest TTL of a cached NXDOMAIN or NODATA (RFC 2308). [default: 1h]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub cache_max_negative_ttl: Option<Duration>,
-    /// Maximum number of cache entries. [default: 200000]
-    #[arg(long, value_name = "N")]
-    pub cache_size: Option<u64>,
-    /// Source address of upstream queries (repeatable, at most one per
-    /// family). [default: any]
-    #[arg(long, value_name = "ADDR")]
-    pub outgoing_address: Vec<IpAddr>,
-    /// Never send queries to IPv4 servers.
-    #[arg(long)]
-    pub no_ipv4: bool,
-    /// Never send queries to IPv6 servers.
-    #[arg(long)]
-    pub no_ipv6: bool,
-    /// Allow upstream queries to loopback addresses (for test trees on
-    /// 127.0.0.0/8). Off by default, like Unbound's do-not-query-localhost.
-    #[arg(long)]
-    pub allow_loopback_upstream: bool,
-    /// Maximum simultaneous stub TCP connections. [default: 256]
-    #[arg(long, value_name = "N")]
-    pub max_tcp_connections: Option<usize>,
-    /// Idle time before a stub TCP connection is closed. [default: 10s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub tcp_idle_timeout: Option<Duration>,
-    /// Total time spent on one question before answering SERVFAIL.
-    /// [default: 4s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub resolution_timeout: Option<Duration>,
-    /// Time one upstream query waits for a reply. [default: 1s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub upstream_timeout: Option<Duration>,
-    /// QNAME minimisation (RFC 9156): relaxed, strict or off.
-    /// [default: relaxed]
-    #[arg(long, value_name = "MODE")]
-    pub qname_minimisation: Option<QnameMinimisation>,
-    /// Randomise the case of upstream query names (0x20): on or off.
-    /// [default: on]
-    #[arg(long = "use-0x20", value_name = "on|off", value_parser = parse_on_off)]
-    pub use_0x20: Option<bool>,
-    /// How long past expiry an answer may be served when every authority
-    /// fails (RFC 8767); 0s turns serve-stale off. [default: 1day]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub serve_stale_window: Option<Duration>,
-    /// Refresh popular entries in the last 10% of their TTL: on or off.
-    /// [default: on]
-    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
-    pub prefetch: Option<bool>,
-    /// How long a failed resolution is remembered (RFC 9520); 0s turns it
-    /// off. [default: 5s]
-    #[arg(long, value_name = "DUR", value_parser = parse_duration_arg)]
-    pub failure_cache_ttl: Option<Duration>,
-    /// Log level: error, warn, info, debug or trace. [default: info]
-    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
-    pub log_level: Option<String>,
-}
-
 /// The config file: the same names as the flags, as TOML keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -210,6 +117,16 @@ struct FileConfig {
     tcp_idle_timeout: Option<toml::Value>,
     resolution_timeout: Option<toml::Value>,
     upstream_timeout: Option<toml::Value>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+    deny_action: Option<String>,
+    rate_limit: Option<u32>,
+    response_rate_limit: Option<u32>,
+    rate_limit_loopback: Option<toml::Value>,
+    metrics: Option<String>,
+    control_socket: Option<String>,
+    query_log: Option<String>,
+    user: Option<String>,
     qname_minimisation: Option<String>,
     #[serde(rename = "use-0x20")]
     use_0x20: Option<toml::Value>,
@@ -261,6 +178,26 @@ pub struct Config {
     pub prefetch: bool,
     /// Failure cache TTL; zero disables it.
     pub failure_cache_ttl: Duration,
+    /// Clients allowed (empty: loopback only).
+    pub allow: Vec<IpNet>,
+    /// Clients denied.
+    pub deny: Vec<IpNet>,
+    /// What denied clients get.
+    pub deny_action: DenyAction,
+    /// Queries/s per client prefix; 0 is off.
+    pub rate_limit: u32,
+    /// UDP responses/s per client prefix; 0 is off.
+    pub response_rate_limit: u32,
+    /// Rate-limit loopback clients too.
+    pub rate_limit_loopback: bool,
+    /// Prometheus endpoint address.
+    pub metrics: Option<SocketAddr>,
+    /// Control socket path; `None` is off.
+    pub control_socket: Option<PathBuf>,
+    /// Query log destination.
+    pub query_log: QueryLog,
+    /// User to switch to after binding.
+    pub user: Option<String>,
     /// Log level name.
     pub log_level: String,
 }
@@ -290,6 +227,16 @@ impl Default for Config {
             serve_stale_window: DEFAULT_SERVE_STALE_WINDOW,
             prefetch: true,
             failure_cache_ttl: DEFAULT_FAILURE_CACHE_TTL,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            deny_action: DenyAction::default(),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            response_rate_limit: DEFAULT_RESPONSE_RATE_LIMIT,
+            rate_limit_loopback: false,
+            metrics: None,
+            control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            query_log: QueryLog::Off,
+            user: None,
             log_level: "info".to_string(),
         }
     }
@@ -431,6 +378,40 @@ impl Config {
                 "failure-cache-ttl",
                 d.failure_cache_ttl,
             )?,
+            allow: cidrs(cli.allow, file.allow, "allow")?,
+            deny: cidrs(cli.deny, file.deny, "deny")?,
+            deny_action: match (cli.deny_action, file.deny_action) {
+                (Some(a), _) => a,
+                (None, Some(s)) => s.parse().map_err(|r| invalid("deny-action", &s, r))?,
+                (None, None) => d.deny_action,
+            },
+            rate_limit: cli.rate_limit.or(file.rate_limit).unwrap_or(d.rate_limit),
+            response_rate_limit: cli
+                .response_rate_limit
+                .or(file.response_rate_limit)
+                .unwrap_or(d.response_rate_limit),
+            rate_limit_loopback: on_off(
+                cli.rate_limit_loopback,
+                file.rate_limit_loopback,
+                "rate-limit-loopback",
+                d.rate_limit_loopback,
+            )?,
+            metrics: match (cli.metrics, file.metrics) {
+                (Some(a), _) => Some(a),
+                (None, Some(s)) => Some(parse_listen(&s).map_err(|r| invalid("metrics", &s, r))?),
+                (None, None) => None,
+            },
+            control_socket: match cli.control_socket.or(file.control_socket) {
+                Some(s) if s == "off" || s.is_empty() => None,
+                Some(s) => Some(PathBuf::from(s)),
+                None => d.control_socket,
+            },
+            query_log: cli
+                .query_log
+                .or(file.query_log)
+                .map(|s| QueryLog::parse(&s))
+                .unwrap_or_default(),
+            user: cli.user.or(file.user),
             log_level,
         };
         config.validate()?;
@@ -492,7 +473,23 @@ impl Config {
     }
 }
 
-fn invalid(key: &str, value: &str, reason: String) -> ConfigError {
+/// CIDR lists: the flags if given, else the file's.
+fn cidrs(
+    flags: Vec<IpNet>,
+    file: Option<Vec<String>>,
+    key: &str,
+) -> Result<Vec<IpNet>, ConfigError> {
+    if !flags.is_empty() {
+        return Ok(flags);
+    }
+    file.unwrap_or_default()
+        .iter()
+        .map(|s| parse_cidr(s).map_err(|r| invalid(key, s, r)))
+        .collect()
+}
+
+/// Parses a CIDR prefix; a bare address is a host prefix (/32, /128).
+pub(crate) fn invalid(key: &str, value: &str, reason: String) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         value: value.to_string(),
@@ -525,59 +522,10 @@ fn one_line(text: &str) -> String {
 }
 
 /// Parses `ADDR:PORT`, `[V6]:PORT`, or a bare address (port 53).
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, DNS_PORT))
-        .map_err(|_| "expected ADDR:PORT, [IPv6]:PORT or an address".to_string())
-}
-
-fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
-}
-
-/// Parses a humantime duration ("30s", "1h 30m", "1day") or a bare number of
-/// seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.trim().parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 5m, 1h, 1day)"))
-}
-
-fn duration_from_toml(key: &str, value: &toml::Value) -> Result<Duration, ConfigError> {
-    match value {
-        toml::Value::String(s) => parse_duration(s).map_err(|r| invalid(key, s, r)),
-        toml::Value::Integer(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
-        other => Err(invalid(
-            key,
-            &other.to_string(),
-            "expected a duration such as \"30s\" or a number of seconds".into(),
-        )),
-    }
-}
-
-fn parse_on_off(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "on" | "yes" | "true" => Ok(true),
-        "off" | "no" | "false" => Ok(false),
-        _ => Err("expected on or off".to_string()),
-    }
-}
-
-fn parse_log_level(s: &str) -> Result<String, String> {
-    match s.to_ascii_lowercase().as_str() {
-        l @ ("error" | "warn" | "info" | "debug" | "trace" | "off") => Ok(l.to_string()),
-        _ => Err("expected error, warn, info, debug, trace or off".to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn flags_override_file_and_file_overrides_defaults() {

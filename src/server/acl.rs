@@ -1,0 +1,1 @@
+//! Access control: which clients may query (being written).

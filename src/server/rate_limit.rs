@@ -1,0 +1,1 @@
+//! Per-client query rate limiting and response-rate limiting (being written).

@@ -14,12 +14,13 @@
 //! is faked (libfaketime) or a test's manual clock governs what clients see.
 //! Reads take no lock shared by all workers (moka shards its maps).
 
+pub mod admin;
 pub mod answer;
 pub mod rrset;
 pub mod trust;
 pub mod ttl;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, Record, RecordType};
@@ -95,7 +96,8 @@ fn nxdomain_key(name: &Name) -> QuestionKey {
 pub struct Cache {
     answers: Moka<QuestionKey, Arc<CachedAnswer>>,
     rrsets: Moka<RrsetKey, Arc<CachedRrset>>,
-    policy: TtlPolicy,
+    /// Read on every store (misses only), replaced by a reload.
+    policy: RwLock<TtlPolicy>,
     stale_window: u64,
 }
 
@@ -117,14 +119,20 @@ impl Cache {
                 .max_capacity(half)
                 .expire_after(TtlExpiry { grace: 0 })
                 .build(),
-            policy,
+            policy: RwLock::new(policy),
             stale_window,
         }
     }
 
     /// The TTL rules this cache stores by.
     pub fn policy(&self) -> TtlPolicy {
-        self.policy
+        *self.policy.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the TTL rules (a config reload); entries already stored
+    /// keep the TTL they were stored with.
+    pub fn set_policy(&self, policy: TtlPolicy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
     /// The live answer to a question at `now`, if any.
@@ -170,7 +178,7 @@ impl Cache {
         }
         // RFC 2181 §5.2: the records of an RRset share one TTL; use the lowest.
         let ttl = self
-            .policy
+            .policy()
             .positive(records.iter().map(|r| r.ttl).min().unwrap_or(0));
         if ttl == 0 {
             return false;
@@ -200,7 +208,7 @@ impl Cache {
         let answers: Vec<Record> = answers
             .into_iter()
             .map(|mut r| {
-                r.ttl = self.policy.positive(r.ttl);
+                r.ttl = self.policy().positive(r.ttl);
                 r
             })
             .collect();
@@ -222,12 +230,12 @@ impl Cache {
         now: Timestamp,
     ) {
         let Some(mut soa) = soa else { return };
-        let ttl = self.policy.negative(&soa);
+        let ttl = self.policy().negative(&soa);
         soa.ttl = ttl;
         let answers: Vec<Record> = answers
             .into_iter()
             .map(|mut r| {
-                r.ttl = self.policy.positive(r.ttl).min(ttl);
+                r.ttl = self.policy().positive(r.ttl).min(ttl);
                 r
             })
             .collect();

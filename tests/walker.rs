@@ -1068,3 +1068,72 @@ async fn a_server_without_edns_is_remembered_and_asked_without_it() {
     }
     assert!(asked >= 7, "{asked} leaf queries for 6 questions");
 }
+
+#[tokio::test(start_paused = true)]
+async fn trace_records_every_decision_with_a_private_cache() {
+    let h = Harness::new(tree());
+    // Warm the shared cache: the trace must not use it.
+    h.ask("www.example.test.", RecordType::A).await;
+    let name = Name::from_ascii("www.glueless.test.").unwrap();
+    let (res, trace) = h.resolver.trace(&name, RecordType::A).await;
+    assert_eq!(data(&res), ["www.glueless.test. A 192.0.2.30"]);
+    let events = trace.events();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event).collect();
+    for expected in [
+        "start", "priming", "query", "reply", "classify", "lookup", "done",
+    ] {
+        assert!(
+            kinds.contains(&expected),
+            "no {expected} event in {kinds:?}"
+        );
+    }
+    assert_eq!(kinds.first(), Some(&"start"));
+    assert!(
+        events.iter().any(|e| e.depth == 1),
+        "the NS-address lookup is traced one level down"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == "classify" && e.detail.contains("referral to test.")),
+        "{}",
+        trace.to_text()
+    );
+    // The private cache started empty (priming happened again) and the
+    // shared one was not written.
+    assert!(h.resolver.cached(&name, RecordType::A).is_none());
+    assert!(trace.to_json().contains("\"event\": \"lookup\""));
+}
+
+#[tokio::test(start_paused = true)]
+async fn trace_names_the_rule_that_dropped_a_forged_record() {
+    let test = test_zone("evil NS ns.evil\nns.evil A 198.51.100.40");
+    let net = tree_with(root_zone(""), test);
+    net.serve(
+        "198.51.100.40",
+        vec![zone(
+            "evil.test.",
+            "@ SOA ns admin 1 3600 900 604800 300\n@ NS ns\nns A 198.51.100.40\nwww A 192.0.2.66",
+        )],
+    )
+    .set_behaviour(Behaviour::Forge(vec![record(
+        "www.victim.test. 86400 A 6.6.6.6",
+    )]));
+    let h = Harness::new(net);
+    let (_, trace) = h
+        .resolver
+        .trace(&Name::from_ascii("www.evil.test.").unwrap(), RecordType::A)
+        .await;
+    let scrubbed: Vec<String> = trace
+        .events()
+        .into_iter()
+        .filter(|e| e.event == "scrub")
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        scrubbed
+            .iter()
+            .any(|d| d.contains("www.victim.test.") && d.contains("bailiwick")),
+        "{scrubbed:?}"
+    );
+}

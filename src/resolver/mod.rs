@@ -15,6 +15,7 @@ pub mod limits;
 pub mod qname_min;
 pub mod resolution;
 pub mod scrub;
+pub mod trace;
 pub mod walker;
 pub mod zone_cut;
 
@@ -38,6 +39,8 @@ use tracing::debug;
 pub use address_policy::AddressPolicy;
 pub use resolution::{ExtendedError, Resolution};
 pub use walker::{Action, Outbound, Walker};
+
+use trace::Trace;
 
 use infra_cache::InfraCache;
 
@@ -282,12 +285,43 @@ impl<U: Upstream> Resolver<U> {
         Some(result)
     }
 
+    /// Resolves `name`/`qtype` with a private, empty cache (the shared one
+    /// is neither read nor written) and records every decision
+    /// (`rootward ctl trace`).
+    pub async fn trace(&self, name: &Name, qtype: RecordType) -> (Resolution, Arc<Trace>) {
+        let trace = Arc::new(Trace::default());
+        trace.record(
+            0,
+            "start",
+            format!("{name} {qtype} with a private, empty cache"),
+        );
+        let env = Env {
+            cache: Arc::new(Cache::new(
+                TRACE_CACHE_SIZE,
+                self.cache.policy(),
+                Duration::ZERO,
+            )),
+            trace: Some(trace.clone()),
+        };
+        let walker = self.walker(&env, name, qtype);
+        let drive = self.drive(env, walker);
+        let res = match tokio::time::timeout(self.config.resolution_timeout, drive).await {
+            Ok(res) => res,
+            Err(_) => {
+                trace.record(0, "limit", "resolution timeout reached".into());
+                Resolution::servfail(ExtendedError::NO_REACHABLE_AUTHORITY)
+            }
+        };
+        (res, trace)
+    }
+
     async fn walk(&self, name: &Name, qtype: RecordType, refresh: bool) -> Resolution {
-        let mut walker = self.walker(name, qtype);
+        let env = self.shared_env();
+        let mut walker = self.walker(&env, name, qtype);
         if refresh {
             walker = walker.bypassing_answer_cache();
         }
-        match tokio::time::timeout(self.config.resolution_timeout, self.drive(walker)).await {
+        match tokio::time::timeout(self.config.resolution_timeout, self.drive(env, walker)).await {
             Ok(resolution) => resolution,
             Err(_) => {
                 debug!(%name, ?qtype, "resolution timed out");
@@ -296,23 +330,38 @@ impl<U: Upstream> Resolver<U> {
         }
     }
 
-    fn walker(&self, name: &Name, qtype: RecordType) -> Walker {
-        Walker::new(
+    fn shared_env(&self) -> Env {
+        Env {
+            cache: self.cache.clone(),
+            trace: None,
+        }
+    }
+
+    fn walker(&self, env: &Env, name: &Name, qtype: RecordType) -> Walker {
+        let walker = Walker::new(
             name.clone(),
             qtype,
-            self.cache.clone(),
+            env.cache.clone(),
             self.infra.clone(),
             self.hints.clone(),
             self.config.policy,
         )
-        .with_qname_minimisation(self.config.qname_minimisation)
+        .with_qname_minimisation(self.config.qname_minimisation);
+        match &env.trace {
+            Some(t) => walker.with_trace(t.clone()),
+            None => walker,
+        }
     }
 
     /// Runs a walker to its end: its queries go upstream, its NS-address
     /// lookups run as walks of their own, a few at once, sharing its query
     /// budget (boxed: a walk drives walks, at most `MAX_DEPENDENCY_DEPTH`
     /// deep).
-    fn drive(&self, mut walker: Walker) -> Pin<Box<dyn Future<Output = Resolution> + Send + '_>> {
+    fn drive(
+        &self,
+        env: Env,
+        mut walker: Walker,
+    ) -> Pin<Box<dyn Future<Output = Resolution> + Send + '_>> {
         Box::pin(async move {
             loop {
                 match walker.step(self.clock.now()) {
@@ -334,7 +383,7 @@ impl<U: Upstream> Resolver<U> {
                         let mut pending: FuturesUnordered<_> = lookup
                             .names
                             .into_iter()
-                            .map(|ns| self.ns_addresses(ns, lookup.qtype, parent.clone()))
+                            .map(|ns| self.ns_addresses(&env, ns, lookup.qtype, parent.clone()))
                             .collect();
                         // The first NS name with an address wins; the other
                         // lookups are dropped (their answers so far are cached).
@@ -357,17 +406,18 @@ impl<U: Upstream> Resolver<U> {
     /// when the name exists without A, since the server may be IPv6-only.
     async fn ns_addresses(
         &self,
+        env: &Env,
         ns: Name,
         qtype: RecordType,
         ctx: SubContext,
     ) -> (Name, Vec<IpAddr>) {
-        let mut addrs = self.sub_resolve(&ns, qtype, &ctx).await;
+        let mut addrs = self.sub_resolve(env, &ns, qtype, &ctx).await;
         if let Ok(found) = &addrs
             && found.is_empty()
             && qtype == RecordType::A
             && !self.config.policy.no_ipv6
         {
-            addrs = self.sub_resolve(&ns, RecordType::AAAA, &ctx).await;
+            addrs = self.sub_resolve(env, &ns, RecordType::AAAA, &ctx).await;
         }
         (ns, addrs.unwrap_or_default())
     }
@@ -376,19 +426,21 @@ impl<U: Upstream> Resolver<U> {
     /// the name exists (possibly none of this type), `Err` otherwise.
     async fn sub_resolve(
         &self,
+        env: &Env,
         ns: &Name,
         qtype: RecordType,
         ctx: &SubContext,
     ) -> Result<Vec<IpAddr>, ResponseCode> {
-        let res = match self.cached(ns, qtype) {
-            Some(hit) => hit,
+        let now = self.clock.now();
+        let res = match env.cache.answer(&QuestionKey::new(ns, qtype), now) {
+            Some(hit) => Resolution::from_cached(&hit, now),
             None => {
-                let sub = self.walker(ns, qtype).as_sub_resolution(
+                let sub = self.walker(env, ns, qtype).as_sub_resolution(
                     ctx.budget.clone(),
                     ctx.depth,
                     ctx.ancestry.clone(),
                 );
-                self.drive(sub).await
+                self.drive(env.clone(), sub).await
             }
         };
         if res.rcode != ResponseCode::NoError {
@@ -402,6 +454,17 @@ impl<U: Upstream> Resolver<U> {
             .collect())
     }
 }
+
+/// What a walk works with: the cache it reads and fills (the shared one, or
+/// a trace's private one) and the trace it writes, if any.
+#[derive(Clone)]
+struct Env {
+    cache: Arc<Cache>,
+    trace: Option<Arc<Trace>>,
+}
+
+/// Entries of a trace's private cache: one resolution needs a few dozen.
+const TRACE_CACHE_SIZE: u64 = 1_000;
 
 /// What a sub-resolution inherits from the walk that needs it.
 #[derive(Clone)]

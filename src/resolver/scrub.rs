@@ -21,21 +21,63 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use super::dname;
 use super::limits::MAX_CNAME_CHAIN;
 
-/// Removes every record of `reply` that a server authoritative for `zone`
-/// may not assert in answer to `qname`/`qtype`. Returns the number of
-/// records dropped (for logs).
-pub fn scrub(reply: &mut Message, zone: &Name, qname: &Name, qtype: RecordType) -> usize {
-    let before = reply.answers.len() + reply.authorities.len() + reply.additionals.len();
+/// A record scrubbing removed, and the rule that removed it (for logs and
+/// `rootward ctl trace`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropped {
+    /// The record as the server sent it.
+    pub record: Record,
+    /// Why it went.
+    pub rule: &'static str,
+}
 
+/// Rule: an answer record owned by a name outside the zone asked.
+pub const OUT_OF_ZONE: &str = "outside the zone the server was asked about (bailiwick)";
+/// Rule: an answer record inside the zone that is not on the question's
+/// CNAME/DNAME chain, or a server-made CNAME replaced by our own synthesis.
+pub const OFF_CHAIN: &str = "not on the question's CNAME/DNAME chain";
+/// Rule: an authority record other than SOA or NS.
+pub const AUTHORITY_TYPE: &str = "authority record of a type the walk does not use";
+/// Rule: an SOA/NS owned by a name that is not an ancestor of the question.
+pub const NOT_ANCESTOR: &str = "SOA/NS for a name that is not an ancestor of the question";
+/// Rule: an additional record that is not in-bailiwick glue.
+pub const NOT_GLUE: &str = "not an address of an NS target inside the delegated zone (glue rule)";
+
+/// Removes every record of `reply` that a server authoritative for `zone`
+/// may not assert in answer to `qname`/`qtype`, and returns them with the
+/// rule that removed each.
+pub fn scrub(reply: &mut Message, zone: &Name, qname: &Name, qtype: RecordType) -> Vec<Dropped> {
+    let mut dropped = Vec::new();
     let answers = std::mem::take(&mut reply.answers);
-    let (kept, last_name) = answer_chain(answers, zone, qname, qtype);
+    let (kept, last_name) = answer_chain(&answers, zone, qname, qtype);
+    for r in answers {
+        if !kept.contains(&r) {
+            let rule = if zone.zone_of(&r.name) {
+                OFF_CHAIN
+            } else {
+                OUT_OF_ZONE
+            };
+            dropped.push(Dropped { record: r, rule });
+        }
+    }
     reply.answers = kept;
 
-    reply.authorities.retain(|r| {
-        matches!(r.record_type(), RecordType::SOA | RecordType::NS)
-            && zone.zone_of(&r.name)
-            && r.name.zone_of(&last_name)
-    });
+    let authorities = std::mem::take(&mut reply.authorities);
+    for r in authorities {
+        let rule = if !matches!(r.record_type(), RecordType::SOA | RecordType::NS) {
+            Some(AUTHORITY_TYPE)
+        } else if !zone.zone_of(&r.name) {
+            Some(OUT_OF_ZONE)
+        } else if !r.name.zone_of(&last_name) {
+            Some(NOT_ANCESTOR)
+        } else {
+            None
+        };
+        match rule {
+            Some(rule) => dropped.push(Dropped { record: r, rule }),
+            None => reply.authorities.push(r),
+        }
+    }
 
     // NS sets in the answer (an NS query, root priming) vouch for glue too.
     let glue_targets: Vec<(Name, Name)> = reply
@@ -47,21 +89,29 @@ pub fn scrub(reply: &mut Message, zone: &Name, qname: &Name, qtype: RecordType) 
             _ => None,
         })
         .collect();
-    reply.additionals.retain(|r| {
-        matches!(r.record_type(), RecordType::A | RecordType::AAAA)
+    let additionals = std::mem::take(&mut reply.additionals);
+    for r in additionals {
+        let glue = matches!(r.record_type(), RecordType::A | RecordType::AAAA)
             && glue_targets
                 .iter()
-                .any(|(cut, target)| target == &r.name && cut.zone_of(&r.name))
-    });
-
-    before - (reply.answers.len() + reply.authorities.len() + reply.additionals.len())
+                .any(|(cut, target)| target == &r.name && cut.zone_of(&r.name));
+        if glue {
+            reply.additionals.push(r);
+        } else {
+            dropped.push(Dropped {
+                record: r,
+                rule: NOT_GLUE,
+            });
+        }
+    }
+    dropped
 }
 
 /// Keeps the answer records on the chain from `qname`, and returns them with
 /// the chain's last name (the name the final data or the negative answer is
 /// about).
 fn answer_chain(
-    answers: Vec<Record>,
+    answers: &[Record],
     zone: &Name,
     qname: &Name,
     qtype: RecordType,
@@ -151,7 +201,8 @@ mod tests {
             &n("www.evil.test."),
             RecordType::A,
         );
-        assert_eq!(dropped, 2);
+        let rules: Vec<&str> = dropped.iter().map(|d| d.rule).collect();
+        assert_eq!(rules, [OUT_OF_ZONE, NOT_GLUE]);
         assert_eq!(m.answers, vec![a("www.evil.test.", [1, 1, 1, 1])]);
         assert!(m.additionals.is_empty());
     }

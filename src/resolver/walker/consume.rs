@@ -16,7 +16,7 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::{FrameEnd, Walker};
+use super::{FrameEnd, Walker, note};
 use crate::cache::{AnswerKind, QuestionKey, Trust};
 use crate::clock::Timestamp;
 use crate::resolver::classify::{ReplyKind, classify};
@@ -53,6 +53,14 @@ impl Walker {
             }
             Err(e) => {
                 debug!(server = %out.server, zone = %out.zone, error = %e, "no reply");
+                note(&self.trace, self.depth, "no-reply", || {
+                    format!(
+                        "{} for zone {}: {e} after {} ms",
+                        out.server.ip(),
+                        out.zone,
+                        elapsed.as_millis()
+                    )
+                });
                 if matches!(e, UpstreamError::Timeout) {
                     self.infra.record_timeout(ip, out.timeout, Instant::now());
                     if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut())
@@ -79,13 +87,53 @@ impl Walker {
         // minimisation may have shortened.
         let (qname, qtype) = (out.query.name.clone(), out.query.qtype);
         let minimised = qname != frame.qname || qtype != frame.qtype;
+        let trace = self.trace.clone();
+        note(&trace, self.depth, "reply", || {
+            let m = &reply.metadata;
+            let size = reply.to_vec().map(|b| b.len()).unwrap_or(0);
+            format!(
+                "{} from {}: aa={} tc={} answer={} authority={} additional={} ({size} bytes, {} ms)",
+                m.response_code,
+                out.server.ip(),
+                m.authoritative,
+                m.truncation,
+                reply.answers.len(),
+                reply.authorities.len(),
+                reply.additionals.len(),
+                elapsed.as_millis()
+            )
+        });
         let dropped = scrub(&mut reply, &out.zone, &qname, qtype);
-        if dropped > 0 {
-            debug!(server = %out.server, zone = %out.zone, dropped, "dropped records outside the bailiwick or the question's chain");
+        if !dropped.is_empty() {
+            debug!(server = %out.server, zone = %out.zone, dropped = dropped.len(), "scrubbed records the server may not assert here");
+        }
+        for d in &dropped {
+            note(&trace, self.depth, "scrub", || {
+                format!("dropped {}: {}", d.record, d.rule)
+            });
         }
         let aa = reply.metadata.authoritative;
         let kind = classify(&reply, &out.zone, &qname, qtype);
         debug!(server = %out.server, zone = %out.zone, %qname, ?qtype, kind = kind_name(&kind), "reply");
+        note(&trace, self.depth, "classify", || {
+            let what = match &kind {
+                ReplyKind::Referral { zone, ns, .. } => {
+                    let names: Vec<String> = ns
+                        .iter()
+                        .filter_map(ns_target)
+                        .map(|n| n.to_string())
+                        .collect();
+                    format!("referral to {zone} (NS {})", names.join(", "))
+                }
+                ReplyKind::Cname { target, .. } => format!("alias: continue at {target}"),
+                other => kind_name(other).to_string(),
+            };
+            if minimised {
+                format!("{what} (minimised query {qname} {qtype})")
+            } else {
+                what
+            }
+        });
         let answer_trust = if aa {
             Trust::AuthAnswer
         } else {

@@ -30,6 +30,7 @@ use super::limits::{
 };
 use super::qname_min::Minimiser;
 use super::resolution::{ExtendedError, Resolution};
+use super::trace::Trace;
 use super::zone_cut::ZoneCut;
 use crate::cache::{AnswerKind, Cache, QuestionKey};
 use crate::clock::Timestamp;
@@ -142,6 +143,8 @@ pub struct Walker {
     refresh: bool,
     /// QNAME minimisation mode for every frame.
     qname_mode: QnameMinimisation,
+    /// Where decisions are written when this walk is traced.
+    trace: Option<Arc<Trace>>,
 }
 
 /// How a frame ended.
@@ -182,7 +185,19 @@ impl Walker {
             finished: None,
             refresh: false,
             qname_mode: QnameMinimisation::Off,
+            trace: None,
         }
+    }
+
+    /// Writes every decision of this walk into `trace`.
+    pub fn with_trace(mut self, trace: Arc<Trace>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The trace this walk writes into, if any.
+    pub fn trace(&self) -> Option<&Arc<Trace>> {
+        self.trace.as_ref()
     }
 
     /// Minimises query names (RFC 9156) in `mode`; off unless set.
@@ -257,6 +272,7 @@ impl Walker {
             return Some(Action::Done(done));
         }
         let depth = self.frames.len();
+        let (trace, level) = (self.trace.clone(), self.depth);
         let Some(frame) = self.frames.last_mut() else {
             return Some(Action::Done(Resolution::servfail(ExtendedError::other(
                 "no question left",
@@ -269,6 +285,9 @@ impl Walker {
                 Purpose::Client => !self.refresh || !frame.chain.is_empty(),
             };
             if use_cache && let Some(hit) = self.cache.answer(&key, now) {
+                note(&trace, level, "cache-hit", || {
+                    format!("{} {}: answered from the cache", key.name, key.qtype)
+                });
                 let res = Resolution::from_cached(&hit, now);
                 self.end_frame(FrameEnd::Cached(res), now);
                 return None;
@@ -277,6 +296,12 @@ impl Walker {
             if !matches!(frame.purpose, Purpose::Priming)
                 && let Some(nx) = self.cache.nxdomain_at_or_above(&frame.qname, now)
             {
+                note(&trace, level, "nxdomain", || {
+                    format!(
+                        "{}: a cached NXDOMAIN at or above it (RFC 8020)",
+                        frame.qname
+                    )
+                });
                 let res = Resolution::from_cached(&nx, now);
                 self.end_frame(FrameEnd::Cached(res), now);
                 return None;
@@ -284,6 +309,9 @@ impl Walker {
             // RFC 6672 §3.4: a cached DNAME above the name redirects it
             // without asking anyone.
             if let Some((dname, (cname, to))) = cached_dname_above(&self.cache, &frame.qname, now) {
+                note(&trace, level, "dname", || {
+                    format!("{} -> {to}: cached DNAME at {}", frame.qname, dname.name)
+                });
                 frame.chain.push(dname);
                 frame.chain.push(cname);
                 self.follow_cname(to, now);
@@ -301,14 +329,28 @@ impl Walker {
                 // that carried none) would strand the walk: the hints know
                 // the root servers' addresses.
                 Some(cut) if cut.zone.is_root() && !cut.has_addresses() => {
+                    note(&trace, level, "zone-cut", || {
+                        "root from the hints (the cached root NS set has no address)".into()
+                    });
                     frame.cut = Some(ZoneCut::from_hints(&self.hints));
                 }
                 Some(cut) => {
+                    note(&trace, level, "zone-cut", || {
+                        format!(
+                            "{} (closest cached delegation): {}",
+                            cut.zone,
+                            describe_servers(&cut)
+                        )
+                    });
                     frame.min.new_cut();
                     frame.cut = Some(cut);
                 }
                 None if !self.priming_tried && depth < MAX_DEPENDENCY_DEPTH => {
                     self.priming_tried = true;
+                    note(&trace, level, "priming", || {
+                        "nothing cached: asking a hinted root server for the root NS set (RFC 8109)"
+                            .into()
+                    });
                     let mut priming = Frame::new(
                         Purpose::Priming,
                         Name::root(),
@@ -319,12 +361,20 @@ impl Walker {
                     self.frames.push(priming);
                     return None;
                 }
-                None => frame.cut = Some(ZoneCut::from_hints(&self.hints)),
+                None => {
+                    note(&trace, level, "zone-cut", || "root from the hints".into());
+                    frame.cut = Some(ZoneCut::from_hints(&self.hints));
+                }
             }
         }
         let sent = self.budget.load(Ordering::Relaxed);
         if sent >= MAX_UPSTREAM_QUERIES {
             debug!(sent, "upstream query budget exhausted");
+            note(&trace, level, "limit", || {
+                format!(
+                    "upstream query budget of {MAX_UPSTREAM_QUERIES} per client question exhausted"
+                )
+            });
             self.frames.truncate(1);
             self.end_frame(
                 FrameEnd::Failed(ExtendedError::other("upstream query budget exhausted")),
@@ -345,6 +395,25 @@ impl Walker {
                 zone: cut.zone.clone(),
                 timeout: self.infra.rto(ip),
             };
+            note(&trace, level, "query", || {
+                let why = match self.infra.srtt(ip) {
+                    Some(srtt) => format!("srtt {} ms", srtt.as_millis()),
+                    None => "not measured yet".to_string(),
+                };
+                let backed_off = if self.infra.backed_off(ip, Instant::now()) {
+                    ", backed off (every other server tried)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} {} to {ip} for zone {} ({why}{backed_off}; timeout {} ms; edns {})",
+                    out.query.name,
+                    out.query.qtype,
+                    out.zone,
+                    out.timeout.as_millis(),
+                    if out.query.edns { "on" } else { "off" }
+                )
+            });
             self.budget.fetch_add(1, Ordering::Relaxed);
             self.outstanding = Some(out.clone());
             return Some(Action::Send(out));
@@ -370,6 +439,13 @@ impl Walker {
                 names.push(ns);
             }
             if !names.is_empty() {
+                note(&trace, level, "lookup", || {
+                    let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+                    format!(
+                        "no usable server address: resolving {} at once",
+                        list.join(", ")
+                    )
+                });
                 return Some(Action::Lookup(AddressLookup { names, qtype }));
             }
         }
@@ -439,9 +515,23 @@ impl Walker {
             }
             FrameEnd::Failed(why) => {
                 debug!(name = %frame.qname, qtype = ?frame.qtype, why = why.text, "resolution failed");
+                note(&self.trace, self.depth, "fail", || {
+                    format!("{} {}: {}", frame.qname, frame.qtype, why.text)
+                });
                 Resolution::servfail(why)
             }
         };
+        note(&self.trace, self.depth, "done", || {
+            let what = match frame.purpose {
+                Purpose::Client => format!("{} {}", frame.original, frame.qtype),
+                Purpose::Priming => "priming".to_string(),
+            };
+            format!(
+                "{what}: {} with {} answer records",
+                resolution.rcode,
+                resolution.answers.len()
+            )
+        });
         match frame.purpose {
             Purpose::Client => self.finished = Some(resolution),
             Purpose::Priming => {}
@@ -476,6 +566,35 @@ impl Walker {
             },
         }
     }
+}
+
+/// Records an event if the walk is traced; the detail is formatted only then.
+fn note(
+    trace: &Option<Arc<Trace>>,
+    depth: usize,
+    event: &'static str,
+    detail: impl FnOnce() -> String,
+) {
+    if let Some(t) = trace {
+        t.record(depth, event, detail());
+    }
+}
+
+/// "ns1.example. (192.0.2.1), ns2.example. (no address)".
+fn describe_servers(cut: &ZoneCut) -> String {
+    let list: Vec<String> = cut
+        .servers
+        .iter()
+        .map(|s| {
+            let addrs: Vec<String> = s.addrs.iter().map(|a| a.to_string()).collect();
+            if addrs.is_empty() {
+                format!("{} (no address)", s.name)
+            } else {
+                format!("{} ({})", s.name, addrs.join(" "))
+            }
+        })
+        .collect();
+    list.join(", ")
 }
 
 /// A live cached DNAME at a proper ancestor of `name`, with the CNAME it

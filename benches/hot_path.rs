@@ -12,10 +12,12 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rootward::cache::{Cache, QuestionKey, TtlPolicy};
 use rootward::clock::{Clock, SystemClock};
+use rootward::config::Config;
 use rootward::resolver::{AddressPolicy, Resolver, ResolverConfig};
 use rootward::root_hints::RootHints;
 use rootward::server::Handler;
-use rootward::server::handler::Handled;
+use rootward::server::handler::{Handled, Origin};
+use rootward::server::live::Live;
 use rootward::server::response::Transport;
 use rootward::upstream::{Upstream, UpstreamError, UpstreamQuery};
 
@@ -65,7 +67,13 @@ fn main() {
             ..ResolverConfig::with_policy(AddressPolicy::default())
         },
     ));
-    let handler = Handler::new(resolver);
+    let live = Live::from_config(&Config::default()).shared();
+    let handler = Handler::new(resolver, live, None);
+    let origin = Origin {
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        transport: Transport::Udp,
+        received: tokio::time::Instant::now(),
+    };
     let mut q = Message::new(0x1234, MessageType::Query, OpCode::Query);
     q.metadata.recursion_desired = true;
     q.add_query(Query::query(name, RecordType::A));
@@ -74,9 +82,7 @@ fn main() {
     let mut answered = 0u32;
     let mut run = |n: u32| {
         for _ in 0..n {
-            if let Handled::Reply(r) =
-                handler.handle_now(std::hint::black_box(&bytes), Transport::Udp)
-            {
+            if let Handled::Reply(r) = handler.handle_now(std::hint::black_box(&bytes), origin) {
                 answered += u32::from(!r.is_empty());
             }
         }

@@ -7,11 +7,13 @@
 //! the listener. Modules only call down this chain, never back up.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod metrics;
+pub mod privileges;
 pub mod resolver;
 pub mod root_hints;
 pub mod server;

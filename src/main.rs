@@ -1,24 +1,24 @@
-//! The `rootward` binary: configuration, logging, sockets, then
-//! `server::run` until SIGTERM or SIGINT.
+//! The `rootward` binary: parse the command line, set up logging, bind,
+//! then serve until SIGTERM or SIGINT (SIGHUP reloads); or, as `rootward
+//! ctl ...`, talk to a running server.
 
-use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use clap::Parser;
 use clap::error::ErrorKind;
 use tracing::{info, warn};
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{fmt, reload};
 
-use rootward::cache::{Cache, TtlPolicy};
-use rootward::clock::SystemClock;
-use rootward::config::{Cli, Config};
-use rootward::resolver::{AddressPolicy, Resolver, ResolverConfig};
-use rootward::root_hints::RootHints;
-use rootward::server::{self, TcpLimits};
-use rootward::upstream::{SocketUpstream, UpstreamConfig};
+use rootward::app::{App, LogLevelSetter};
+use rootward::config::{Cli, Command, Config, QueryLog};
+use rootward::server::handler::QUERY_LOG_TARGET;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
@@ -31,6 +31,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Ctl(ctl)) = &cli.command {
+        return rootward::control::run(ctl);
+    }
     let explicit_listen = !cli.listen.is_empty();
     let config = match Config::load(cli) {
         Ok(c) => c,
@@ -39,13 +42,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(format!("rootward={}", config.log_level))
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("rootward=info")),
-        )
-        .init();
+    let set_log_level = match init_logging(&config) {
+        Ok(setter) => setter,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,8 +59,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, explicit_listen)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let served = runtime.block_on(async move {
+        let app = App::start(config, args, explicit_listen, set_log_level).await?;
+        let reloads = app.runtime().clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                if let Err(e) = reloads.reload() {
+                    warn!("reload on SIGHUP: {e}");
+                }
+            }
+        });
+        app.serve(shutdown_signal()).await
+    });
+    match served {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -65,79 +87,50 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config, explicit_listen: bool) -> Result<(), String> {
-    let hints = match &config.root_hints {
-        Some(path) => RootHints::from_file(path).map_err(|e| e.to_string())?,
-        None => RootHints::builtin(),
-    };
-    let mut sockets = server::Sockets::default();
-    for addr in &config.listen {
-        match server::bind(std::slice::from_ref(addr)).await {
-            Ok(s) => {
-                sockets.udp.extend(s.udp);
-                sockets.tcp.extend(s.tcp);
-            }
-            // The default [::1]:53 is skipped on a host without IPv6.
-            Err(e) if !explicit_listen && e.kind == std::io::ErrorKind::AddrNotAvailable => {
-                warn!("{e}; skipping it");
-            }
-            Err(e) => return Err(e.to_string()),
+/// The filter of the main log: rootward's events at `level`, the query log
+/// excluded (it has its own layer).
+fn main_filter(level: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(format!("rootward={level},{QUERY_LOG_TARGET}=off"))
+        .map_err(|e| format!("invalid value for log-level: '{level}': {e}"))
+}
+
+/// Logs to stderr, and the query log to stderr or its file; returns what
+/// a reload calls to change the level.
+fn init_logging(config: &Config) -> Result<LogLevelSetter, String> {
+    let (filter, handle) = reload::Layer::new(main_filter(&config.log_level)?);
+    let main_layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let queries = Targets::new().with_target(QUERY_LOG_TARGET, tracing::Level::INFO);
+    let query_layer = match &config.query_log {
+        QueryLog::File(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open query-log file {}: {e}", path.display()))?;
+            fmt::layer()
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .with_filter(queries)
+                .boxed()
         }
-    }
-    let cache = Arc::new(Cache::new(
-        config.cache_size,
-        TtlPolicy::new(
-            config.cache_min_ttl,
-            config.cache_max_ttl,
-            config.cache_max_negative_ttl,
-        ),
-        config.serve_stale_window,
-    ));
-    let source = |v6: bool| {
-        config
-            .outgoing_address
-            .iter()
-            .find(|a| a.is_ipv6() == v6)
-            .copied()
+        // A reload may turn the query log on later: it then goes to stderr.
+        QueryLog::Stderr | QueryLog::Off => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(queries)
+            .boxed(),
     };
-    let upstream = SocketUpstream::new(UpstreamConfig {
-        use_0x20: config.use_0x20,
-        source_v4: match source(false) {
-            Some(IpAddr::V4(a)) => Some(a),
-            _ => None,
-        },
-        source_v6: match source(true) {
-            Some(IpAddr::V6(a)) => Some(a),
-            _ => None,
-        },
-    });
-    let resolver = Arc::new(Resolver::new(
-        cache,
-        Arc::new(upstream),
-        hints,
-        Arc::new(SystemClock),
-        ResolverConfig {
-            policy: AddressPolicy {
-                no_ipv4: config.no_ipv4,
-                no_ipv6: config.no_ipv6,
-                allow_loopback: config.allow_loopback_upstream,
-            },
-            resolution_timeout: config.resolution_timeout,
-            upstream_timeout: config.upstream_timeout,
-            failure_ttl: config.failure_cache_ttl,
-            prefetch: config.prefetch,
-            qname_minimisation: config.qname_minimisation,
-        },
-    ));
-    let limits = TcpLimits {
-        max_connections: config.max_tcp_connections,
-        idle_timeout: config.tcp_idle_timeout,
-    };
-    // In-flight answers get as long as a resolution may take, plus a second.
-    let drain = config.resolution_timeout + std::time::Duration::from_secs(1);
-    server::run(sockets, resolver, limits, drain, shutdown_signal()).await;
-    info!("stopped");
-    Ok(())
+    tracing_subscriber::registry()
+        .with(main_layer)
+        .with(query_layer)
+        .init();
+    Ok(Box::new(move |level: &str| {
+        let filter = main_filter(level)?;
+        handle
+            .reload(filter)
+            .map_err(|e| format!("cannot change the log level: {e}"))
+    }))
 }
 
 /// Completes on SIGTERM or SIGINT.

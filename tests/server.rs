@@ -15,10 +15,12 @@ use hickory_proto::op::{Edns, Message, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 use rootward::cache::{Cache, TtlPolicy};
 use rootward::clock::SystemClock;
+use rootward::config::Config;
 use rootward::resolver::{AddressPolicy, Resolver, ResolverConfig};
 use rootward::root_hints::RootHints;
+use rootward::server::live::Live;
 use rootward::server::response::ede_of;
-use rootward::server::{self, TcpLimits};
+use rootward::server::{self, Handler, TcpLimits};
 use tokio::sync::oneshot;
 
 use support::authority::Zone;
@@ -115,7 +117,9 @@ impl Running {
                         ..ResolverConfig::with_policy(AddressPolicy::default())
                     },
                 ));
-                server::run(sockets, resolver, limits, Duration::from_secs(4), async {
+                let live = Live::from_config(&Config::default()).shared();
+                let handler = Handler::new(resolver, live, None);
+                server::run(sockets, handler, limits, Duration::from_secs(4), async {
                     let _ = stopped.await;
                 })
                 .await;

@@ -292,8 +292,12 @@ impl Cache {
         None
     }
 
-    /// Number of entries (approximate: moka counts lazily).
+    /// Number of entries. moka counts lazily: its pending housekeeping is
+    /// run first, so this costs time; for scrapes and `ctl stats`, not
+    /// queries.
     pub fn entry_count(&self) -> u64 {
+        self.answers.run_pending_tasks();
+        self.rrsets.run_pending_tasks();
         self.answers.entry_count() + self.rrsets.entry_count()
     }
 }

@@ -417,6 +417,15 @@ impl InfraCache {
     pub fn srtt(&self, ip: IpAddr) -> Option<Duration> {
         self.hosts.get(&ip).and_then(|s| s.rtt.map(|r| r.srtt))
     }
+
+    /// Every measured server's smoothed RTT in seconds (for the metrics
+    /// summary); walks the whole cache, so for scrapes, not queries.
+    pub fn srtt_samples_seconds(&self) -> Vec<f64> {
+        self.hosts
+            .iter()
+            .filter_map(|(_, s)| s.rtt.map(|r| r.srtt.as_secs_f64()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ use infra_cache::InfraCache;
 use crate::cache::{Cache, QuestionKey};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, QnameMinimisation};
+use crate::metrics::Metrics;
 use crate::root_hints::RootHints;
 use crate::upstream::Upstream;
 
@@ -121,6 +122,8 @@ pub struct Resolver<U> {
     failures: MokaCache<QuestionKey, Timestamp>,
     /// What each server's RTT, timeouts and lameness have been.
     infra: Arc<InfraCache>,
+    /// Counters for upstream traffic, if the server keeps metrics.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<U: Upstream> Resolver<U> {
@@ -149,7 +152,47 @@ impl<U: Upstream> Resolver<U> {
                 config.upstream_timeout,
             )),
             config,
+            metrics: None,
         }
+    }
+
+    /// Counts upstream queries and timeouts into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Forgets `name` (with `zone`, everything at or below it) in the cache
+    /// and the failure cache, so that the next question goes upstream.
+    /// Returns the number of cache entries removed.
+    pub fn flush(&self, name: &Name, zone: bool) -> usize {
+        let removed = if zone {
+            self.cache.flush_zone(name)
+        } else {
+            self.cache.flush_name(name)
+        };
+        let failed: Vec<_> = self
+            .failures
+            .iter()
+            .filter(|(k, _)| {
+                if zone {
+                    name.zone_of(&k.name)
+                } else {
+                    &k.name == name
+                }
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for k in failed {
+            self.failures.invalidate(k.as_ref());
+        }
+        removed
+    }
+
+    /// Empties the cache and the failure cache.
+    pub fn flush_all(&self) {
+        self.cache.flush_all();
+        self.failures.invalidate_all();
     }
 
     /// The cache this resolver fills.
@@ -372,6 +415,12 @@ impl<U: Upstream> Resolver<U> {
                             .upstream
                             .query(out.server, &out.query, out.timeout)
                             .await;
+                        if let Some(m) = &self.metrics {
+                            m.upstream_query();
+                            if matches!(reply, Err(crate::upstream::UpstreamError::Timeout)) {
+                                m.upstream_timeout();
+                            }
+                        }
                         walker.on_reply(reply, started.elapsed(), self.clock.now());
                     }
                     Action::Lookup(lookup) => {

@@ -93,3 +93,23 @@ impl Resolution {
         }
     }
 }
+
+/// The mnemonic `dig` prints for an rcode (RFC 6895 §2.3): NOERROR,
+/// NXDOMAIN, SERVFAIL, ... (hickory's `Display` spells them out).
+pub fn rcode_name(rcode: ResponseCode) -> String {
+    match u16::from(rcode) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        16 => "BADVERS".into(),
+        other => format!("RCODE{other}"),
+    }
+}

@@ -7,17 +7,43 @@
 //! [`Handled::Miss`], for the listener to resolve in a task of its own
 //! ([`Handler::resolve`]) so that it never delays other clients' hits.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::DNSClass;
 use tokio::sync::Semaphore;
-use tracing::debug;
+use tokio::time::Instant;
+use tracing::{debug, info};
 
+use super::acl::Verdict;
+use super::live::SharedLive;
+use super::rate_limit::ResponseVerdict;
 use super::request::{Checked, Question, check};
-use super::response::{Transport, encode_answer, encode_error};
+use super::response::{Transport, encode_answer, encode_error, encode_slip};
+use crate::config::DenyAction;
+use crate::metrics::Metrics;
+use crate::resolver::resolution::rcode_name;
 use crate::resolver::{Resolution, Resolver};
 use crate::upstream::Upstream;
+
+/// Where a request came from, over what, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// When the listener read it (for the latency metric and log).
+    pub received: Instant,
+}
+
+/// A question the cache could not answer, waiting to be resolved.
+#[derive(Debug)]
+pub struct Miss {
+    question: Question,
+    origin: Origin,
+}
 
 /// The outcome of the synchronous part of handling a request.
 #[derive(Debug)]
@@ -27,7 +53,7 @@ pub enum Handled {
     /// Send nothing.
     Drop,
     /// Not cached: resolve it.
-    Miss(Question),
+    Miss(Miss),
 }
 
 /// Cache misses being resolved at once across all listeners. Each costs a
@@ -40,6 +66,8 @@ pub const MAX_PENDING_MISSES: usize = 4096;
 pub struct Handler<U> {
     resolver: Arc<Resolver<U>>,
     pending: Arc<Semaphore>,
+    live: SharedLive,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<U> Clone for Handler<U> {
@@ -47,36 +75,68 @@ impl<U> Clone for Handler<U> {
         Self {
             resolver: self.resolver.clone(),
             pending: self.pending.clone(),
+            live: self.live.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
 
 impl<U: Upstream> Handler<U> {
-    /// A handler resolving through `resolver`.
-    pub fn new(resolver: Arc<Resolver<U>>) -> Self {
+    /// A handler resolving through `resolver`, judging clients by `live`,
+    /// counting into `metrics` if given.
+    pub fn new(
+        resolver: Arc<Resolver<U>>,
+        live: SharedLive,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         Self {
             resolver,
             pending: Arc::new(Semaphore::new(MAX_PENDING_MISSES)),
+            live,
+            metrics,
         }
     }
 
-    /// Checks a request and answers it if it is an error or a cache hit.
-    pub fn handle_now(&self, bytes: &[u8], transport: Transport) -> Handled {
+    /// Judges the client (ACL, query rate), checks the request, and answers
+    /// it if it is an error or a cache hit.
+    pub fn handle_now(&self, bytes: &[u8], origin: Origin) -> Handled {
+        let live = self.live.load();
+        let client = origin.peer.ip();
+        if live.acl.check(client) == Verdict::Deny {
+            self.count(|m| m.refused_by_acl());
+            return match live.deny_action {
+                DenyAction::Drop => Handled::Drop,
+                DenyAction::Refuse => refuse(bytes),
+            };
+        }
+        if !live.limiter.allow_query(client, origin.received) {
+            self.count(|m| m.rate_limited("query"));
+            // Over UDP a refusal would still feed a spoofed flood; over TCP
+            // the client is real and told.
+            return match origin.transport {
+                Transport::Udp => Handled::Drop,
+                Transport::Tcp => refuse(bytes),
+            };
+        }
         match check(bytes) {
-            Checked::Drop => Handled::Drop,
+            Checked::Drop => {
+                self.count(|m| m.dropped_request());
+                Handled::Drop
+            }
             Checked::Reply(b) => Handled::Reply(b),
-            Checked::Resolve(q) => {
-                debug_assert_eq!(q.query().query_class(), DNSClass::IN);
-                let (name, qtype) = (q.query().name(), q.query().query_type());
+            Checked::Resolve(question) => {
+                debug_assert_eq!(question.query().query_class(), DNSClass::IN);
+                let (name, qtype) = (question.query().name(), question.query().query_type());
                 match self.resolver.lookup(name, qtype) {
                     Some(hit) => {
                         if hit.refresh_due {
+                            self.count(|m| m.prefetch());
                             let (resolver, name) = (self.resolver.clone(), name.clone());
                             tokio::spawn(async move { resolver.refresh(&name, qtype).await });
                         }
-                        encode(&q, &hit.resolution, transport)
+                        self.finish(&question, &hit.resolution, origin, true)
                     }
-                    None => Handled::Miss(q),
+                    None => Handled::Miss(Miss { question, origin }),
                 }
             }
         }
@@ -84,19 +144,85 @@ impl<U: Upstream> Handler<U> {
 
     /// Resolves a missed question and encodes the response; SERVFAIL at once
     /// when [`MAX_PENDING_MISSES`] are already being resolved.
-    pub async fn resolve(&self, q: Question, transport: Transport) -> Option<Vec<u8>> {
+    pub async fn resolve(&self, miss: Miss) -> Option<Vec<u8>> {
+        let Miss { question, origin } = miss;
         let Ok(_slot) = self.pending.try_acquire() else {
             debug!("too many pending resolutions: SERVFAIL");
-            return encode_error(&q.reply_to, ResponseCode::ServFail);
+            return encode_error(&question.reply_to, ResponseCode::ServFail);
         };
         let res = self
             .resolver
-            .resolve(q.query().name(), q.query().query_type())
+            .resolve(question.query().name(), question.query().query_type())
             .await;
-        match encode(&q, &res, transport) {
+        match self.finish(&question, &res, origin, false) {
             Handled::Reply(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// Encodes the answer, applies response-rate limiting on UDP, and
+    /// counts and logs it.
+    fn finish(&self, q: &Question, res: &Resolution, origin: Origin, cache_hit: bool) -> Handled {
+        let client = origin.peer.ip();
+        if origin.transport == Transport::Udp {
+            let verdict = self.live.load().limiter.response(client, Instant::now());
+            match verdict {
+                ResponseVerdict::Send => {}
+                ResponseVerdict::Slip => {
+                    self.count(|m| m.rate_limited("response-slip"));
+                    return encode_slip(&q.reply_to).map_or(Handled::Drop, Handled::Reply);
+                }
+                ResponseVerdict::Drop => {
+                    self.count(|m| m.rate_limited("response-drop"));
+                    return Handled::Drop;
+                }
+            }
+        }
+        let handled = encode(q, res, origin.transport);
+        let latency = origin.received.elapsed();
+        let qtype = q.query().query_type();
+        let transport = match origin.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        };
+        self.count(|m| m.query(qtype, res.rcode, latency, cache_hit, transport));
+        if res.ede == Some(crate::resolver::ExtendedError::STALE_ANSWER) {
+            self.count(|m| m.stale_answer());
+        }
+        if self.live.load().query_log {
+            info!(
+                target: QUERY_LOG_TARGET,
+                client = %client,
+                name = %q.query().name(),
+                qtype = %qtype,
+                rcode = %rcode_name(res.rcode),
+                latency_us = latency.as_micros() as u64,
+                cache = if cache_hit { "hit" } else { "miss" },
+                transport,
+                "query"
+            );
+        }
+        handled
+    }
+
+    fn count(&self, f: impl FnOnce(&Metrics)) {
+        if let Some(m) = &self.metrics {
+            f(m);
+        }
+    }
+}
+
+/// The tracing target of the query log (one event per answered query).
+pub const QUERY_LOG_TARGET: &str = "rootward::query";
+
+/// REFUSED for a request (its ID and question echoed when they parse).
+fn refuse(bytes: &[u8]) -> Handled {
+    match check(bytes) {
+        Checked::Resolve(q) => {
+            encode_error(&q.reply_to, ResponseCode::Refused).map_or(Handled::Drop, Handled::Reply)
+        }
+        Checked::Reply(b) => Handled::Reply(b),
+        Checked::Drop => Handled::Drop,
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod handler;
+pub mod live;
 pub mod rate_limit;
 pub mod request;
 pub mod response;
@@ -29,7 +30,6 @@ use tracing::{info, warn};
 pub use handler::Handler;
 pub use tcp::TcpLimits;
 
-use crate::resolver::Resolver;
 use crate::upstream::Upstream;
 
 /// A listen address that could not be opened.
@@ -98,16 +98,15 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
-/// Serves `sockets` with `resolver` until `shutdown` completes; then stops
+/// Serves `sockets` with `handler` until `shutdown` completes; then stops
 /// accepting and waits at most `drain` for in-flight answers.
 pub async fn run<U: Upstream>(
     sockets: Sockets,
-    resolver: Arc<Resolver<U>>,
+    handler: Handler<U>,
     limits: TcpLimits,
     drain: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let handler = Handler::new(resolver);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let connections = Arc::new(Semaphore::new(limits.max_connections));

@@ -123,6 +123,14 @@ pub fn ede_of(msg: &Message) -> Option<(u16, String)> {
     }
 }
 
+/// An empty TC=1 reply: response-rate limiting's "slip", which sends a real
+/// client to TCP (a spoofed source cannot follow) at the size of a query.
+pub fn encode_slip(to: &ReplyTo) -> Option<Vec<u8>> {
+    let mut m = to.skeleton(ResponseCode::NoError, None);
+    m.metadata.truncation = true;
+    m.to_vec().ok()
+}
+
 /// Encodes an error response (no records).
 pub fn encode_error(to: &ReplyTo, rcode: ResponseCode) -> Option<Vec<u8>> {
     to.skeleton(rcode, None).to_vec().ok()

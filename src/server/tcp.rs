@@ -17,7 +17,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::timeout;
 use tracing::debug;
 
-use super::handler::{Handled, Handler};
+use tokio::time::Instant;
+
+use super::handler::{Handled, Handler, Origin};
 use super::response::Transport;
 use crate::upstream::Upstream;
 
@@ -64,7 +66,7 @@ pub async fn serve<U: Upstream>(
         };
         let (handler, shutdown, done) = (handler.clone(), shutdown.clone(), done.clone());
         tokio::spawn(async move {
-            connection(stream, handler, idle_timeout, shutdown).await;
+            connection(stream, peer, handler, idle_timeout, shutdown).await;
             drop(permit);
             drop(done);
         });
@@ -73,6 +75,7 @@ pub async fn serve<U: Upstream>(
 
 async fn connection<U: Upstream>(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     handler: Handler<U>,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -111,20 +114,25 @@ async fn connection<U: Upstream>(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match handler.handle_now(&buf, Transport::Tcp) {
+        let origin = Origin {
+            peer,
+            transport: Transport::Tcp,
+            received: Instant::now(),
+        };
+        match handler.handle_now(&buf, origin) {
             Handled::Drop => break, // not DNS: the stream cannot be trusted
             Handled::Reply(bytes) => {
                 if tx.send(bytes).await.is_err() {
                     break;
                 }
             }
-            Handled::Miss(question) => {
+            Handled::Miss(miss) => {
                 let Ok(slot) = pipeline.clone().acquire_owned().await else {
                     break;
                 };
                 let (handler, tx) = (handler.clone(), tx.clone());
                 tokio::spawn(async move {
-                    if let Some(bytes) = handler.resolve(question, Transport::Tcp).await {
+                    if let Some(bytes) = handler.resolve(miss).await {
                         let _ = tx.send(bytes).await;
                     }
                     drop(slot);

@@ -10,7 +10,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use super::handler::{Handled, Handler};
+use tokio::time::Instant;
+
+use super::handler::{Handled, Handler, Origin};
 use super::response::Transport;
 use crate::upstream::Upstream;
 
@@ -41,13 +43,18 @@ pub async fn serve<U: Upstream>(
                 }
             },
         };
-        match handler.handle_now(&buf[..len], Transport::Udp) {
+        let origin = Origin {
+            peer,
+            transport: Transport::Udp,
+            received: Instant::now(),
+        };
+        match handler.handle_now(&buf[..len], origin) {
             Handled::Drop => {}
             Handled::Reply(bytes) => send(&socket, &bytes, peer).await,
-            Handled::Miss(question) => {
+            Handled::Miss(miss) => {
                 let (socket, handler, done) = (socket.clone(), handler.clone(), done.clone());
                 tokio::spawn(async move {
-                    if let Some(bytes) = handler.resolve(question, Transport::Udp).await {
+                    if let Some(bytes) = handler.resolve(miss).await {
                         send(&socket, &bytes, peer).await;
                     }
                     drop(done);

@@ -46,6 +46,14 @@ impl Rootward {
         let err = fs::File::create(&stderr_log).expect("create rootward stderr log");
         let out = err.try_clone().expect("clone log handle");
         let bin = env!("CARGO_BIN_EXE_rootward");
+        // Each process gets its own control socket (the default path is
+        // shared by every rootward on the machine), unless the test names one.
+        let control = log_dir.join("control.sock");
+        let own_control: Vec<String> = if extra_args.contains(&"--control-socket") {
+            Vec::new()
+        } else {
+            vec!["--control-socket".into(), control.display().to_string()]
+        };
         let child = Command::new(bin)
             .arg("--listen")
             .arg(listen.to_string())
@@ -54,6 +62,7 @@ impl Rootward {
             .arg("--allow-loopback-upstream")
             .arg("--log-level")
             .arg("debug")
+            .args(&own_control)
             .args(extra_args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -69,6 +78,30 @@ impl Rootward {
         };
         rw.wait_ready();
         rw
+    }
+
+    /// The control socket this process was started with (unless the test
+    /// chose its own with `--control-socket`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.log_dir.join("control.sock")
+    }
+
+    /// Runs `rootward ctl --socket SOCKET ARGS...` and returns (exit code,
+    /// stdout, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_rootward"))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(self.control_socket())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rootward ctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// A client for this resolver (5 s timeout).

@@ -22,7 +22,7 @@ use crate::clock::Timestamp;
 use crate::resolver::classify::{ReplyKind, classify};
 use crate::resolver::limits::{MAX_CNAME_CHAIN, MAX_REFERRALS};
 use crate::resolver::qname_min::{Minimiser, OnNxDomain};
-use crate::resolver::resolution::ExtendedError;
+use crate::resolver::resolution::{ExtendedError, rcode_name};
 use crate::resolver::scrub::scrub;
 use crate::resolver::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
 use crate::upstream::UpstreamError;
@@ -93,7 +93,7 @@ impl Walker {
             let size = reply.to_vec().map(|b| b.len()).unwrap_or(0);
             format!(
                 "{} from {}: aa={} tc={} answer={} authority={} additional={} ({size} bytes, {} ms)",
-                m.response_code,
+                rcode_name(m.response_code),
                 out.server.ip(),
                 m.authoritative,
                 m.truncation,

@@ -29,7 +29,7 @@ use super::limits::{
     MAX_DEPENDENCY_DEPTH, MAX_NS_LOOKUPS_PER_CUT, MAX_UPSTREAM_QUERIES, PARALLEL_NS_LOOKUPS,
 };
 use super::qname_min::Minimiser;
-use super::resolution::{ExtendedError, Resolution};
+use super::resolution::{ExtendedError, Resolution, rcode_name};
 use super::trace::Trace;
 use super::zone_cut::ZoneCut;
 use crate::cache::{AnswerKind, Cache, QuestionKey};
@@ -528,7 +528,7 @@ impl Walker {
             };
             format!(
                 "{what}: {} with {} answer records",
-                resolution.rcode,
+                rcode_name(resolution.rcode),
                 resolution.answers.len()
             )
         });

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,8 @@ pub struct Runtime {
     args: Vec<String>,
     current: Mutex<Config>,
     started: Instant,
+    /// Cache evictions already reported to the metrics counter.
+    evictions_reported: AtomicU64,
 }
 
 /// A configured server, listeners bound, not yet serving.
@@ -105,6 +108,7 @@ impl App {
             args,
             current: Mutex::new(config.clone()),
             started: Instant::now(),
+            evictions_reported: AtomicU64::new(0),
         });
         let metrics_server = match config.metrics {
             Some(addr) => {
@@ -296,6 +300,10 @@ impl Runtime {
 
     /// Values for a metrics scrape.
     pub fn snapshot(&self) -> Snapshot {
+        let evictions = self.resolver.cache().evictions();
+        let before = self.evictions_reported.swap(evictions, Ordering::Relaxed);
+        self.metrics
+            .cache_eviction(evictions.saturating_sub(before));
         Snapshot {
             cache_entries: self.resolver.cache().entry_count(),
             server_srtt_seconds: self.resolver.infra().srtt_samples_seconds(),

@@ -20,6 +20,7 @@ pub mod rrset;
 pub mod trust;
 pub mod ttl;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,12 @@ impl<K, V: Lifetime> Expiry<K, Arc<V>> for TtlExpiry {
     }
 }
 
+fn count_eviction(counter: &AtomicU64, cause: moka::notification::RemovalCause) {
+    if cause == moka::notification::RemovalCause::Size {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The answer-cache key of a name's type-independent NXDOMAIN. Class NONE
 /// (RFC 2136) never occurs in a client's question (only IN is served), so
 /// the key cannot collide with a real question's.
@@ -99,6 +106,8 @@ pub struct Cache {
     /// Read on every store (misses only), replaced by a reload.
     policy: RwLock<TtlPolicy>,
     stale_window: u64,
+    /// Entries pushed out for lack of space (not expiry), for metrics.
+    evictions: Arc<AtomicU64>,
 }
 
 impl Cache {
@@ -108,19 +117,24 @@ impl Cache {
     pub fn new(size: u64, policy: TtlPolicy, stale_window: Duration) -> Self {
         let half = (size / 2).max(1);
         let stale_window = stale_window.as_secs();
+        let evictions = Arc::new(AtomicU64::new(0));
+        let (a, r) = (evictions.clone(), evictions.clone());
         Self {
             answers: Moka::builder()
                 .max_capacity(half)
                 .expire_after(TtlExpiry {
                     grace: stale_window,
                 })
+                .eviction_listener(move |_, _, cause| count_eviction(&a, cause))
                 .build(),
             rrsets: Moka::builder()
                 .max_capacity(half)
                 .expire_after(TtlExpiry { grace: 0 })
+                .eviction_listener(move |_, _, cause| count_eviction(&r, cause))
                 .build(),
             policy: RwLock::new(policy),
             stale_window,
+            evictions,
         }
     }
 
@@ -292,6 +306,11 @@ impl Cache {
         None
     }
 
+    /// Entries evicted for lack of space since the start.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
     /// Number of entries. moka counts lazily: its pending housekeeping is
     /// run first, so this costs time; for scrapes and `ctl stats`, not
     /// queries.
@@ -372,6 +391,26 @@ mod tests {
         let hit = c.answer(&key, 1004).unwrap();
         assert_eq!(hit.sections_at(1004).0[0].ttl, 6);
         assert!(c.answer(&key, 1010).is_none());
+    }
+
+    #[test]
+    fn size_evictions_are_counted() {
+        let c = Cache::new(
+            10,
+            TtlPolicy::new(
+                Duration::ZERO,
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+            ),
+            Duration::ZERO,
+        );
+        for i in 0..200u8 {
+            let n = name(&format!("h{i}.example."));
+            let a = Record::from_rdata(n.clone(), 60, RData::A(A(Ipv4Addr::new(192, 0, 2, i))));
+            c.store_positive(QuestionKey::new(&n, RecordType::A), vec![a], 1);
+        }
+        assert!(c.entry_count() <= 10);
+        assert!(c.evictions() >= 150, "{} evictions", c.evictions());
     }
 
     #[test]

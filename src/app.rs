@@ -74,7 +74,7 @@ impl App {
         };
         let mut sockets = Sockets::default();
         for addr in &config.listen {
-            match server::bind(std::slice::from_ref(addr)).await {
+            match server::bind(std::slice::from_ref(addr), config.threads).await {
                 Ok(s) => {
                     sockets.udp.extend(s.udp);
                     sockets.tcp.extend(s.tcp);

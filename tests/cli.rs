@@ -155,3 +155,57 @@ fn a_port_in_use_says_so() {
     let o = run(&["--listen", &addr]);
     assert_one_line_error(&o, &[&addr, "address already in use"]);
 }
+
+#[test]
+fn a_second_rootward_on_the_same_port_is_refused_despite_so_reuseport() {
+    let addr = "127.57.0.5:5353";
+    let mut first = Command::new(env!("CARGO_BIN_EXE_rootward"))
+        .args([
+            "--listen",
+            addr,
+            "--threads",
+            "2",
+            "--control-socket",
+            "off",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the first rootward");
+    // Wait until it answers: a header-only query gets FORMERR at once and
+    // causes no upstream traffic.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 512];
+    loop {
+        probe
+            .send_to(&[0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], addr)
+            .unwrap();
+        if probe.recv_from(&mut buf).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first rootward never answered"
+        );
+    }
+    let second = run(&[
+        "--listen",
+        addr,
+        "--threads",
+        "2",
+        "--control-socket",
+        "off",
+    ]);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(first.id().to_string())
+        .status();
+    let _ = first.wait();
+    assert_one_line_error(&second, &[addr, "address already in use"]);
+    assert_one_line_error(&run(&["--threads", "0"]), &["threads", "0"]);
+}

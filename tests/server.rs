@@ -92,7 +92,7 @@ impl Running {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let sockets = server::bind(&[listen]).await.unwrap();
+                let sockets = server::bind(&[listen], 2).await.unwrap();
                 ready_tx.send(sockets.udp_addrs()[0]).unwrap();
                 let hints = RootHints::parse(
                     &format!(". 3600000 NS a.root.sim.\na.root.sim. 3600000 A {ROOT}\n"),

@@ -134,6 +134,10 @@ pub struct Cli {
     /// User to switch to after binding the listen sockets (needs root).
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
+    /// Worker threads, each with its own UDP socket per listen address
+    /// (SO_REUSEPORT). [default: the number of CPU cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Log level: error, warn, info, debug or trace. [default: info]
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<String>,

@@ -68,6 +68,15 @@ pub const DEFAULT_RATE_LIMIT: u32 = 1_000;
 /// limiting.
 pub const DEFAULT_RESPONSE_RATE_LIMIT: u32 = 500;
 
+/// Most worker threads accepted: far above any core count this runs on,
+/// low enough that a typo cannot open thousands of sockets.
+pub const MAX_THREADS: usize = 256;
+
+/// One worker per CPU core (1 if the count is unknown).
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// A configuration error: always names the option and the offending value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -127,6 +136,7 @@ struct FileConfig {
     control_socket: Option<String>,
     query_log: Option<String>,
     user: Option<String>,
+    threads: Option<usize>,
     qname_minimisation: Option<String>,
     #[serde(rename = "use-0x20")]
     use_0x20: Option<toml::Value>,
@@ -198,6 +208,8 @@ pub struct Config {
     pub query_log: QueryLog,
     /// User to switch to after binding.
     pub user: Option<String>,
+    /// Worker threads (and UDP sockets per listen address).
+    pub threads: usize,
     /// Log level name.
     pub log_level: String,
 }
@@ -237,6 +249,7 @@ impl Default for Config {
             control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             query_log: QueryLog::Off,
             user: None,
+            threads: default_threads(),
             log_level: "info".to_string(),
         }
     }
@@ -412,6 +425,7 @@ impl Config {
                 .map(|s| QueryLog::parse(&s))
                 .unwrap_or_default(),
             user: cli.user.or(file.user),
+            threads: cli.threads.or(file.threads).unwrap_or(d.threads),
             log_level,
         };
         config.validate()?;
@@ -447,6 +461,13 @@ impl Config {
             if value.is_zero() {
                 return Err(invalid(key, "0s", "must be above zero".into()));
             }
+        }
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return Err(invalid(
+                "threads",
+                &self.threads.to_string(),
+                format!("must be between 1 and {MAX_THREADS}"),
+            ));
         }
         if self.no_ipv4 && self.no_ipv6 {
             return Err(invalid(

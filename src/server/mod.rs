@@ -65,8 +65,16 @@ impl Sockets {
     }
 }
 
-/// Binds UDP and TCP on every address.
-pub async fn bind(addrs: &[SocketAddr]) -> Result<Sockets, BindError> {
+/// Binds UDP and TCP on every address: `udp_sockets` UDP sockets per
+/// address sharing its port through SO_REUSEPORT (the kernel spreads
+/// datagrams over them by flow hash, and each gets its own receive loop, so
+/// the workers do not contend for one socket), and one TCP listener whose
+/// connections the runtime spreads over the workers.
+///
+/// SO_REUSEPORT would also let a second rootward share the port silently;
+/// a plain bind first proves nobody else holds it, so "address already in
+/// use" is still reported.
+pub async fn bind(addrs: &[SocketAddr], udp_sockets: usize) -> Result<Sockets, BindError> {
     let mut sockets = Sockets::default();
     for &addr in addrs {
         let err = |proto, e: io::Error| BindError {
@@ -75,16 +83,37 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Sockets, BindError> {
             reason: describe(&e),
             kind: e.kind(),
         };
-        let udp = UdpSocket::bind(addr).await.map_err(|e| err("udp", e))?;
-        // The same port for TCP, even when the caller asked for port 0.
-        let tcp_addr = udp.local_addr().map_err(|e| err("udp", e))?;
-        let tcp = TcpListener::bind(tcp_addr)
-            .await
-            .map_err(|e| err("tcp", e))?;
-        sockets.udp.push(udp);
+        let probe = std::net::UdpSocket::bind(addr).map_err(|e| err("udp", e))?;
+        // The actual port (the caller may have asked for port 0).
+        let bound = probe.local_addr().map_err(|e| err("udp", e))?;
+        drop(probe);
+        for _ in 0..udp_sockets.max(1) {
+            let udp = reuseport_udp(bound, udp_sockets > 1).map_err(|e| err("udp", e))?;
+            sockets.udp.push(udp);
+        }
+        let tcp = TcpListener::bind(bound).await.map_err(|e| err("tcp", e))?;
         sockets.tcp.push(tcp);
     }
     Ok(sockets)
+}
+
+/// A non-blocking UDP socket on `addr`, sharing it with SO_REUSEPORT when
+/// `share`; IPv6 sockets are IPv6-only (an IPv4 listener is its own).
+fn reuseport_udp(addr: SocketAddr, share: bool) -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if share {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 fn describe(e: &io::Error) -> String {

@@ -99,10 +99,16 @@ fn nxdomain_key(name: &Name) -> QuestionKey {
     }
 }
 
+/// Hasher of cache keys: foldhash, seeded at random per process (so that
+/// chosen names cannot aim at one bucket), several times faster than the
+/// default SipHash on the per-byte writes that hashing a case-insensitive
+/// `Name` makes — one per lookup on the hot path.
+type KeyHasher = foldhash::fast::RandomState;
+
 /// The resolver's cache. Cheap to share: clone the `Arc` around it.
 pub struct Cache {
-    answers: Moka<QuestionKey, Arc<CachedAnswer>>,
-    rrsets: Moka<RrsetKey, Arc<CachedRrset>>,
+    answers: Moka<QuestionKey, Arc<CachedAnswer>, KeyHasher>,
+    rrsets: Moka<RrsetKey, Arc<CachedRrset>, KeyHasher>,
     /// Read on every store (misses only), replaced by a reload.
     policy: RwLock<TtlPolicy>,
     stale_window: u64,
@@ -126,12 +132,12 @@ impl Cache {
                     grace: stale_window,
                 })
                 .eviction_listener(move |_, _, cause| count_eviction(&a, cause))
-                .build(),
+                .build_with_hasher(KeyHasher::default()),
             rrsets: Moka::builder()
                 .max_capacity(half)
                 .expire_after(TtlExpiry { grace: 0 })
                 .eviction_listener(move |_, _, cause| count_eviction(&r, cause))
-                .build(),
+                .build_with_hasher(KeyHasher::default()),
             policy: RwLock::new(policy),
             stale_window,
             evictions,

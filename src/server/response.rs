@@ -11,9 +11,12 @@
 //! most 1232, with it) carries only the whole RRsets that fit, answer section
 //! first, and TC=1; over TCP everything is sent.
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{
+    Edns, Message, MessageType, OpCode, Query, ResponseCode, emit_message_parts,
+};
 use hickory_proto::rr::Record;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::serialize::binary::BinEncoder;
 
 use crate::resolver::ExtendedError;
 
@@ -148,15 +151,39 @@ pub fn encode_answer(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     let limit = to.limit(transport);
-    let mut full = to.skeleton(rcode, ede);
-    full.answers = answers.to_vec();
-    full.authorities = authorities.to_vec();
-    let bytes = full.to_vec().ok()?;
+    let skeleton = to.skeleton(rcode, ede);
+    let bytes = encode_sections(&skeleton, answers, authorities)?;
     if bytes.len() <= limit {
         return Some(bytes);
     }
     truncate(to, rcode, answers, authorities, ede, limit)
 }
+
+/// Encodes `skeleton` (header, question, OPT) with these sections, straight
+/// from the borrowed records: the hot path copies no record.
+fn encode_sections(
+    skeleton: &Message,
+    answers: &[Record],
+    authorities: &[Record],
+) -> Option<Vec<u8>> {
+    let mut buffer = Vec::with_capacity(ENCODE_BUFFER);
+    let mut encoder = BinEncoder::new(&mut buffer);
+    emit_message_parts(
+        &skeleton.metadata,
+        &mut skeleton.queries.iter(),
+        &mut answers.iter(),
+        &mut authorities.iter(),
+        &mut std::iter::empty::<&Record>(),
+        skeleton.edns.as_ref(),
+        None,
+        &mut encoder,
+    )
+    .ok()?;
+    Some(buffer)
+}
+
+/// Initial size of a response buffer: most answers fit in a UDP-sized one.
+const ENCODE_BUFFER: usize = 512;
 
 /// The largest prefix of whole RRsets (answer, then authority) that fits in
 /// `limit`, with TC=1.

@@ -141,18 +141,18 @@ struct Harness {
 
 impl Harness {
     fn new(net: Arc<SimNet>) -> Self {
-        Self::with(
+        Self::with_config(
             net,
-            TtlPolicy::new(
-                Duration::ZERO,
-                Duration::from_secs(86_400),
-                Duration::from_secs(3_600),
-            ),
-            AddressPolicy::default(),
+            default_ttl(),
+            ResolverConfig::with_policy(AddressPolicy::default()),
         )
     }
 
     fn with(net: Arc<SimNet>, ttl: TtlPolicy, policy: AddressPolicy) -> Self {
+        Self::with_config(net, ttl, ResolverConfig::with_policy(policy))
+    }
+
+    fn with_config(net: Arc<SimNet>, ttl: TtlPolicy, config: ResolverConfig) -> Self {
         // RUST_LOG=rootward=debug shows the walk of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -171,7 +171,7 @@ impl Harness {
             Arc::new(clock.clone()),
             ResolverConfig {
                 resolution_timeout: Duration::from_secs(4),
-                ..ResolverConfig::with_policy(policy)
+                ..config
             },
         ));
         Self {
@@ -753,30 +753,21 @@ async fn prefetch_refreshes_an_entry_before_it_expires() {
 }
 
 fn with_mode(net: Arc<SimNet>, mode: QnameMinimisation) -> Harness {
-    let h = Harness::new(net);
-    let resolver = Arc::new(Resolver::new(
-        Arc::new(Cache::new(
-            10_000,
-            TtlPolicy::new(
-                Duration::ZERO,
-                Duration::from_secs(86_400),
-                Duration::from_secs(3_600),
-            ),
-            Duration::ZERO,
-        )),
-        h.net.clone(),
-        RootHints::parse(
-            &format!(". 3600000 NS a.root.sim.\na.root.sim. 3600000 A {ROOT}\n"),
-            "sim",
-        )
-        .unwrap(),
-        Arc::new(h.clock.clone()),
-        ResolverConfig {
-            qname_minimisation: mode,
-            ..ResolverConfig::with_policy(AddressPolicy::default())
-        },
-    ));
-    Harness { resolver, ..h }
+    let config = ResolverConfig {
+        qname_minimisation: mode,
+        ..ResolverConfig::with_policy(AddressPolicy::default())
+    };
+    Harness::with_config(net, default_ttl(), config)
+}
+
+/// The command line's TTL rules: no floor, a day's cap, an hour for
+/// negative answers.
+fn default_ttl() -> TtlPolicy {
+    TtlPolicy::new(
+        Duration::ZERO,
+        Duration::from_secs(86_400),
+        Duration::from_secs(3_600),
+    )
 }
 
 #[tokio::test(start_paused = true)]

@@ -416,3 +416,44 @@ fn failure_is_servfail_in_bounded_time_not_silence() {
     assert!(s.client().udp("www.example.", RecordType::A).edns.is_none());
     assert!(s.net.server(LEAF).total() >= 1);
 }
+
+#[test]
+fn cached_answers_from_the_pre_encoded_path_match_the_general_encoder() {
+    let s = Running::start(9, net(), limits());
+    let c = s.client();
+    // First answer: resolved and encoded by the general encoder.
+    let fresh = c.udp_edns("www.example.", RecordType::A, 1232);
+    // Cached answers: pre-encoded (EDNS and not), and the general encoder
+    // again for a DNSSEC-OK client (its DO bit must be echoed).
+    let plain = c.send_udp(&client::query("WWW.example.", RecordType::A));
+    let edns = c.udp_edns("www.EXAMPLE.", RecordType::A, 4096);
+    let mut do_query = client::edns_query("www.example.", RecordType::A, 1232);
+    if let Some(e) = do_query.edns.as_mut() {
+        e.set_dnssec_ok(true);
+    }
+    let dnssec_ok = c.send_udp(&do_query);
+    for m in [&fresh, &plain, &edns, &dnssec_ok] {
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(
+            a_records(m),
+            vec!["192.0.2.1".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
+        assert!(m.metadata.recursion_available && m.metadata.recursion_desired);
+        assert!(!m.metadata.authoritative && !m.metadata.truncation);
+        assert!(
+            m.answers[0].ttl <= 300 && m.answers[0].ttl >= 295,
+            "{}",
+            m.answers[0].ttl
+        );
+    }
+    assert_eq!(plain.queries[0].name().to_ascii(), "WWW.example.");
+    assert_eq!(edns.queries[0].name().to_ascii(), "www.EXAMPLE.");
+    assert!(plain.edns.is_none());
+    assert_eq!(edns.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+    assert!(dnssec_ok.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
+    // A large cached answer still truncates for a client without EDNS.
+    c.tcp("big.example.", RecordType::A);
+    let q = client::query("big.example.", RecordType::A);
+    let m = Message::from_vec(&c.udp_raw(&q.to_vec().unwrap()).unwrap()).unwrap();
+    assert!(m.metadata.truncation);
+}

@@ -7,7 +7,12 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+use std::sync::OnceLock;
+
+use hickory_proto::op::Query;
+
 use super::ttl::remaining;
+use super::wire::EncodedAnswer;
 use crate::clock::Timestamp;
 
 /// A question as a cache key (name compared case-insensitively).
@@ -68,12 +73,33 @@ pub struct CachedAnswer {
     pub ttl: u32,
     /// When it was stored.
     pub stored_at: Timestamp,
+    /// The question as first asked (its case is the encoded one).
+    pub question: QuestionKey,
+    /// The response encoded once, without and with our OPT, on first use.
+    pub wire: [OnceLock<Option<EncodedAnswer>>; 2],
 }
 
 impl CachedAnswer {
     /// Seconds left at `now`; zero means expired.
     pub fn remaining(&self, now: Timestamp) -> u32 {
         remaining(self.ttl, self.stored_at, now)
+    }
+
+    /// The pre-encoded response (with our OPT when `edns`), built on first
+    /// use; `None` if hickory could not encode it.
+    pub fn encoded(&self, edns: bool) -> Option<&EncodedAnswer> {
+        self.wire[usize::from(edns)]
+            .get_or_init(|| {
+                let query = Query::query(self.question.name.clone(), self.question.qtype);
+                EncodedAnswer::build(
+                    &query,
+                    self.kind.rcode(),
+                    &self.answers,
+                    &self.authorities,
+                    edns,
+                )
+            })
+            .as_ref()
     }
 
     /// Answer and authority records with every TTL counted down to `now`.

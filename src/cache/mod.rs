@@ -19,6 +19,7 @@ pub mod answer;
 pub mod rrset;
 pub mod trust;
 pub mod ttl;
+pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -275,13 +276,15 @@ impl Cache {
             return;
         }
         self.answers.insert(
-            key,
+            key.clone(),
             Arc::new(CachedAnswer {
                 kind,
                 answers,
                 authorities,
                 ttl,
                 stored_at: now,
+                question: key,
+                wire: Default::default(),
             }),
         );
     }

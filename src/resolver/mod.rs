@@ -44,7 +44,7 @@ use trace::Trace;
 
 use infra_cache::InfraCache;
 
-use crate::cache::{Cache, QuestionKey};
+use crate::cache::{Cache, CachedAnswer, QuestionKey};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, QnameMinimisation};
 use crate::metrics::Metrics;
@@ -218,16 +218,27 @@ impl<U: Upstream> Resolver<U> {
     /// Like [`cached`](Self::cached), also telling whether the entry should
     /// be refreshed in the background ([`refresh`](Self::refresh)).
     pub fn lookup(&self, name: &Name, qtype: RecordType) -> Option<Hit> {
+        let (hit, now, refresh_due) = self.lookup_entry(name, qtype)?;
+        Some(Hit {
+            resolution: Resolution::from_cached(&hit, now),
+            refresh_due,
+        })
+    }
+
+    /// The live cache entry itself (no record copied), the "now" it was
+    /// judged at, and whether it is due for a prefetch: the hot path.
+    pub fn lookup_entry(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+    ) -> Option<(Arc<CachedAnswer>, Timestamp, bool)> {
         let now = self.clock.now();
         let hit = self.cache.answer(&QuestionKey::new(name, qtype), now)?;
         let left = hit.remaining(now);
         let refresh_due = self.config.prefetch
             && hit.ttl >= PREFETCH_MIN_TTL
             && left.saturating_mul(PREFETCH_FRACTION) <= hit.ttl;
-        Some(Hit {
-            resolution: Resolution::from_cached(&hit, now),
-            refresh_due,
-        })
+        Some((hit, now, refresh_due))
     }
 
     /// Resolves `name`/`qtype`: from the cache if alive, else by walking.

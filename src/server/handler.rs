@@ -19,8 +19,11 @@ use tracing::{debug, info};
 use super::acl::Verdict;
 use super::live::SharedLive;
 use super::rate_limit::ResponseVerdict;
-use super::request::{Checked, Question, check};
+use super::request::{Checked, HEADER_LEN, Question, check};
+use super::response::ReplyTo;
 use super::response::{Transport, encode_answer, encode_error, encode_slip};
+use crate::cache::CachedAnswer;
+use crate::clock::Timestamp;
 use crate::config::DenyAction;
 use crate::metrics::Metrics;
 use crate::resolver::resolution::rcode_name;
@@ -127,14 +130,22 @@ impl<U: Upstream> Handler<U> {
             Checked::Resolve(question) => {
                 debug_assert_eq!(question.query().query_class(), DNSClass::IN);
                 let (name, qtype) = (question.query().name(), question.query().query_type());
-                match self.resolver.lookup(name, qtype) {
-                    Some(hit) => {
-                        if hit.refresh_due {
+                match self.resolver.lookup_entry(name, qtype) {
+                    Some((entry, now, refresh_due)) => {
+                        if refresh_due {
                             self.count(|m| m.prefetch());
                             let (resolver, name) = (self.resolver.clone(), name.clone());
                             tokio::spawn(async move { resolver.refresh(&name, qtype).await });
                         }
-                        self.finish(&question, &hit.resolution, origin, true)
+                        let to = &question.reply_to;
+                        let rcode = entry.kind.rcode();
+                        if let Some(fast) = pre_encoded(&entry, to, bytes, now, origin.transport) {
+                            return self.finish_with(&question, rcode, None, origin, true, || {
+                                Handled::Reply(fast)
+                            });
+                        }
+                        let res = Resolution::from_cached(&entry, now);
+                        self.finish(&question, &res, origin, true)
                     }
                     None => Handled::Miss(Miss { question, origin }),
                 }
@@ -163,6 +174,22 @@ impl<U: Upstream> Handler<U> {
     /// Encodes the answer, applies response-rate limiting on UDP, and
     /// counts and logs it.
     fn finish(&self, q: &Question, res: &Resolution, origin: Origin, cache_hit: bool) -> Handled {
+        self.finish_with(q, res.rcode, res.ede, origin, cache_hit, || {
+            encode(q, res, origin.transport)
+        })
+    }
+
+    /// Response-rate limiting on UDP, then `encode`, then counting and
+    /// logging the answer.
+    fn finish_with(
+        &self,
+        q: &Question,
+        rcode: ResponseCode,
+        ede: Option<crate::resolver::ExtendedError>,
+        origin: Origin,
+        cache_hit: bool,
+        encode: impl FnOnce() -> Handled,
+    ) -> Handled {
         let client = origin.peer.ip();
         if origin.transport == Transport::Udp {
             let verdict = self.live.load().limiter.response(client, Instant::now());
@@ -178,15 +205,15 @@ impl<U: Upstream> Handler<U> {
                 }
             }
         }
-        let handled = encode(q, res, origin.transport);
+        let handled = encode();
         let latency = origin.received.elapsed();
         let qtype = q.query().query_type();
         let transport = match origin.transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
         };
-        self.count(|m| m.query(qtype, res.rcode, latency, cache_hit, transport));
-        if res.ede == Some(crate::resolver::ExtendedError::STALE_ANSWER) {
+        self.count(|m| m.query(qtype, rcode, latency, cache_hit, transport));
+        if ede == Some(crate::resolver::ExtendedError::STALE_ANSWER) {
             self.count(|m| m.stale_answer());
         }
         if self.live.load().query_log {
@@ -195,7 +222,7 @@ impl<U: Upstream> Handler<U> {
                 client = %client,
                 name = %q.query().name(),
                 qtype = %qtype,
-                rcode = %rcode_name(res.rcode),
+                rcode = %rcode_name(rcode),
                 latency_us = latency.as_micros() as u64,
                 cache = if cache_hit { "hit" } else { "miss" },
                 transport,
@@ -214,6 +241,36 @@ impl<U: Upstream> Handler<U> {
 
 /// The tracing target of the query log (one event per answered query).
 pub const QUERY_LOG_TARGET: &str = "rootward::query";
+
+/// The cached answer's pre-encoded response patched for this request, when
+/// the general encoder would produce the same: no DNSSEC OK bit to echo,
+/// and small enough for the client (else it needs truncation).
+fn pre_encoded(
+    entry: &CachedAnswer,
+    to: &ReplyTo,
+    request: &[u8],
+    now: Timestamp,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    if to.edns.is_some_and(|e| e.dnssec_ok) {
+        return None;
+    }
+    let encoded = entry.encoded(to.edns.is_some())?;
+    if encoded.len() > to.limit(transport) {
+        return None;
+    }
+    // The question is the first name of the request, right after the
+    // header, in the client's case.
+    let qname = request.get(HEADER_LEN..HEADER_LEN + encoded.qname_len())?;
+    encoded.render(
+        to.id,
+        to.recursion_desired,
+        to.checking_disabled,
+        qname,
+        entry.stored_at,
+        now,
+    )
+}
 
 /// REFUSED for a request (its ID and question echoed when they parse).
 fn refuse(bytes: &[u8]) -> Handled {

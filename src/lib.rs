@@ -12,6 +12,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod dnssec;
 pub mod metrics;
 pub mod privileges;
 pub mod resolver;

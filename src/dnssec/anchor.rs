@@ -1,0 +1,1 @@
+//! Trust anchors (placeholder until written).

@@ -1,0 +1,1 @@
+//! Denial of existence (placeholder until written).

@@ -1,0 +1,32 @@
+//! DNSSEC validation (RFC 4033–4035, 5155, 6840).
+//!
+//! One answer's path: the walker hands the resolver an answer with its
+//! RRSIGs and, for a negative or wildcard answer, the NSEC/NSEC3 records
+//! that prove it. The resolver runs a [`validator::Validation`] over it, a
+//! state machine without I/O that asks for DS and DNSKEY sets on the chain
+//! from the trust anchor ([`anchor`]) down to each signer, verifies
+//! signatures ([`verify`]) and denial proofs ([`denial`]) within a
+//! per-query [`limits::Budget`], and ends in a [`Security`] state that is
+//! cached with the answer.
+
+pub mod anchor;
+pub mod denial;
+pub mod limits;
+pub mod verify;
+
+/// How far an answer can be trusted (RFC 4033 §5, RFC 4035 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Security {
+    /// Not looked at: validation is off, or the client set CD.
+    #[default]
+    Unchecked,
+    /// A chain of signatures from a trust anchor covers every RRset.
+    Secure,
+    /// Proven to come from an unsigned zone (or one signed only with
+    /// algorithms we do not implement, RFC 6840 §5.2).
+    Insecure,
+    /// Should be signed and is not, or the signatures do not verify.
+    Bogus,
+    /// Could not be decided (a DS or DNSKEY could not be fetched).
+    Indeterminate,
+}

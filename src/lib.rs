@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dnssec;
+pub mod ede;
 pub mod metrics;
 pub mod privileges;
 pub mod resolver;

@@ -14,6 +14,8 @@ use hickory_proto::op::Query;
 use super::ttl::remaining;
 use super::wire::EncodedAnswer;
 use crate::clock::Timestamp;
+use crate::dnssec::Security;
+use crate::ede::ExtendedError;
 
 /// A question as a cache key (name compared case-insensitively).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,7 +77,14 @@ pub struct CachedAnswer {
     pub stored_at: Timestamp,
     /// The question as first asked (its case is the encoded one).
     pub question: QuestionKey,
-    /// The response encoded once, without and with our OPT, on first use.
+    /// What validation made of it; `Unchecked` entries (stored by a walk
+    /// before validation, or with validation off) are not served to
+    /// clients while validation is on.
+    pub security: Security,
+    /// Why a bogus answer failed validation (RFC 8914), for its SERVFAIL.
+    pub ede: Option<ExtendedError>,
+    /// The response encoded once, without and with our OPT, on first use;
+    /// only for clients without DO (no DNSSEC records in it).
     pub wire: [OnceLock<Option<EncodedAnswer>>; 2],
 }
 
@@ -91,11 +100,12 @@ impl CachedAnswer {
         self.wire[usize::from(edns)]
             .get_or_init(|| {
                 let query = Query::query(self.question.name.clone(), self.question.qtype);
+                let qtype = self.question.qtype;
                 EncodedAnswer::build(
                     &query,
                     self.kind.rcode(),
-                    &self.answers,
-                    &self.authorities,
+                    &without_dnssec(&self.answers, qtype),
+                    &without_dnssec(&self.authorities, qtype),
                     edns,
                 )
             })
@@ -116,4 +126,21 @@ impl CachedAnswer {
         };
         (age(&self.answers), age(&self.authorities))
     }
+}
+
+/// Whether a record is DNSSEC material a client sees only with DO set:
+/// RRSIG, NSEC and NSEC3 (RFC 4035 §3.2.1), unless it asked for that type.
+pub fn is_dnssec_only(record: &Record, qtype: RecordType) -> bool {
+    let t = record.record_type();
+    t != qtype && matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
+}
+
+/// `records` without the DNSSEC material a client without DO must not get
+/// (RFC 4035 §3.2.1).
+pub fn without_dnssec(records: &[Record], qtype: RecordType) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| !is_dnssec_only(r, qtype))
+        .cloned()
+        .collect()
 }

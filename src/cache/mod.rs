@@ -35,6 +35,21 @@ pub use trust::Trust;
 pub use ttl::TtlPolicy;
 
 use crate::clock::Timestamp;
+use crate::dnssec::Security;
+use crate::ede::ExtendedError;
+
+/// Longest time a bogus answer is remembered, so that a fixed zone is
+/// asked again soon (Unbound's `val-bogus-ttl`, 60 s).
+pub const BOGUS_TTL: u32 = 60;
+
+/// What validation concluded about an answer being stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Secure, insecure, bogus, ... or unchecked.
+    pub security: Security,
+    /// Why it is bogus (RFC 8914), if it is.
+    pub ede: Option<ExtendedError>,
+}
 
 /// Something with a TTL, for moka's per-entry expiry.
 trait Lifetime {
@@ -226,15 +241,14 @@ impl Cache {
     /// Stores a positive answer: the records keep their TTLs with the floor
     /// and cap applied; the entry lives as long as the shortest.
     pub fn store_positive(&self, key: QuestionKey, answers: Vec<Record>, now: Timestamp) {
-        let answers: Vec<Record> = answers
-            .into_iter()
-            .map(|mut r| {
-                r.ttl = self.policy().positive(r.ttl);
-                r
-            })
-            .collect();
-        let ttl = answers.iter().map(|r| r.ttl).min().unwrap_or(0);
-        self.store_answer(key, AnswerKind::Positive, answers, Vec::new(), ttl, now);
+        self.store(
+            key,
+            AnswerKind::Positive,
+            answers,
+            Vec::new(),
+            Verdict::default(),
+            now,
+        );
     }
 
     /// Stores a negative answer (NXDOMAIN or NODATA) per RFC 2308 §5: the
@@ -250,28 +264,59 @@ impl Cache {
         soa: Option<Record>,
         now: Timestamp,
     ) {
-        let Some(mut soa) = soa else { return };
-        let ttl = self.policy().negative(&soa);
-        soa.ttl = ttl;
-        let answers: Vec<Record> = answers
-            .into_iter()
-            .map(|mut r| {
-                r.ttl = self.policy().positive(r.ttl).min(ttl);
-                r
-            })
-            .collect();
-        self.store_answer(key, kind, answers, vec![soa], ttl, now);
+        let authorities = soa.into_iter().collect();
+        self.store(key, kind, answers, authorities, Verdict::default(), now);
     }
 
-    fn store_answer(
+    /// Stores an answer of any kind with what validation made of it. The
+    /// authority section of a negative answer must hold its SOA (it sets
+    /// the TTL, RFC 2308 §5); its NSEC/NSEC3 proofs and RRSIGs are kept
+    /// beside it for DO clients, capped to the same TTL (RFC 4035 §4.5).
+    /// A bogus answer lives at most [`BOGUS_TTL`].
+    pub fn store(
         &self,
         key: QuestionKey,
         kind: AnswerKind,
         answers: Vec<Record>,
         authorities: Vec<Record>,
-        ttl: u32,
+        verdict: Verdict,
         now: Timestamp,
     ) {
+        let policy = self.policy();
+        let cap = match kind {
+            AnswerKind::Positive => u32::MAX,
+            _ => match authorities
+                .iter()
+                .find(|r| r.record_type() == RecordType::SOA)
+            {
+                Some(soa) => policy.negative(soa),
+                None => return,
+            },
+        };
+        let cap = match verdict.security {
+            Security::Bogus => cap.min(BOGUS_TTL),
+            _ => cap,
+        };
+        let fix = |records: Vec<Record>| -> Vec<Record> {
+            records
+                .into_iter()
+                .map(|mut r| {
+                    r.ttl = if r.record_type() == RecordType::SOA && kind != AnswerKind::Positive {
+                        cap
+                    } else {
+                        policy.positive(r.ttl).min(cap)
+                    };
+                    r
+                })
+                .collect()
+        };
+        let (answers, authorities) = (fix(answers), fix(authorities));
+        let ttl = answers
+            .iter()
+            .chain(authorities.iter())
+            .map(|r| r.ttl)
+            .min()
+            .unwrap_or(0);
         if ttl == 0 {
             return;
         }
@@ -284,6 +329,8 @@ impl Cache {
                 ttl,
                 stored_at: now,
                 question: key,
+                security: verdict.security,
+                ede: verdict.ede,
                 wire: Default::default(),
             }),
         );

@@ -25,6 +25,8 @@ const HEADER_LEN: usize = 12;
 const RD_BIT: u8 = 0x01;
 /// CD bit in the fourth header byte (RFC 4035 §3.2.2).
 const CD_BIT: u8 = 0x10;
+/// AD in the second flags byte (RFC 4035 §3.2.3).
+const AD_BIT: u8 = 0x20;
 /// The EDNS UDP payload size our responses advertise.
 const EDNS_PAYLOAD: u16 = 1232;
 
@@ -104,11 +106,13 @@ impl EncodedAnswer {
     /// name's wire form is `qname` (same name, any case), with the TTLs of
     /// an answer stored at `stored_at` counted down to `now`. `None` if
     /// `qname` is not this answer's question name.
+    #[allow(clippy::too_many_arguments)]
     pub fn render(
         &self,
         id: u16,
         rd: bool,
         cd: bool,
+        ad: bool,
         qname: &[u8],
         stored_at: Timestamp,
         now: Timestamp,
@@ -126,6 +130,9 @@ impl EncodedAnswer {
         }
         if cd {
             out[3] |= CD_BIT;
+        }
+        if ad {
+            out[3] |= AD_BIT;
         }
         out[span].copy_from_slice(qname);
         for &(at, ttl) in &self.ttls {
@@ -160,7 +167,9 @@ mod tests {
         for edns in [false, true] {
             let enc = EncodedAnswer::build(&q, ResponseCode::NoError, &answers, &[], edns).unwrap();
             let client = n("WwW.ExAmPle.").to_bytes().unwrap();
-            let bytes = enc.render(0xBEEF, true, true, &client, 1000, 1010).unwrap();
+            let bytes = enc
+                .render(0xBEEF, true, true, false, &client, 1000, 1010)
+                .unwrap();
             let m = Message::from_vec(&bytes).unwrap();
             assert_eq!(m.metadata.id, 0xBEEF);
             assert!(m.metadata.recursion_desired && m.metadata.checking_disabled);
@@ -172,7 +181,10 @@ mod tests {
             assert_eq!(m.edns.is_some(), edns);
             // Another name is refused.
             let other = n("xxx.example.").to_bytes().unwrap();
-            assert!(enc.render(1, false, false, &other, 1000, 1000).is_none());
+            assert!(
+                enc.render(1, false, false, false, &other, 1000, 1000)
+                    .is_none()
+            );
         }
     }
 
@@ -186,7 +198,8 @@ mod tests {
         let q = Query::query(n("nope.example."), RecordType::A);
         let enc = EncodedAnswer::build(&q, ResponseCode::NXDomain, &[], &[soa], false).unwrap();
         let wire = n("nope.example.").to_bytes().unwrap();
-        let m = Message::from_vec(&enc.render(7, false, false, &wire, 0, 100).unwrap()).unwrap();
+        let m =
+            Message::from_vec(&enc.render(7, false, false, false, &wire, 0, 100).unwrap()).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(m.authorities[0].ttl, 20);
     }

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod qname_min;
 pub mod resolution;
 pub mod scrub;
+pub mod signatures;
 pub mod trace;
 pub mod walker;
 pub mod zone_cut;

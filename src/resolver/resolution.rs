@@ -5,42 +5,12 @@ use hickory_proto::rr::Record;
 
 use crate::cache::CachedAnswer;
 use crate::clock::Timestamp;
+use crate::dnssec::Security;
+pub use crate::ede::ExtendedError;
 
 /// TTL of an answer served stale: RFC 8767 §4 recommends 30 s, so that a
 /// client comes back soon for fresh data.
 pub const STALE_ANSWER_TTL: u32 = 30;
-
-/// An Extended DNS Error (RFC 8914) telling the client why it got what it
-/// got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExtendedError {
-    /// INFO-CODE (RFC 8914 §4).
-    pub code: u16,
-    /// EXTRA-TEXT for people reading `dig` output.
-    pub text: &'static str,
-}
-
-impl ExtendedError {
-    /// RFC 8914 §4.1: Other.
-    pub const fn other(text: &'static str) -> Self {
-        Self { code: 0, text }
-    }
-    /// RFC 8914 §4.4: Stale Answer.
-    pub const STALE_ANSWER: Self = Self {
-        code: 3,
-        text: "serving stale data: every authority failed",
-    };
-    /// RFC 8914 §4.14: Cached Error.
-    pub const CACHED_ERROR: Self = Self {
-        code: 13,
-        text: "this question failed moments ago",
-    };
-    /// RFC 8914 §4.23: No Reachable Authority.
-    pub const NO_REACHABLE_AUTHORITY: Self = Self {
-        code: 22,
-        text: "no authoritative server answered usefully",
-    };
-}
 
 /// What the client gets: an rcode, the answer and authority sections with
 /// TTLs as of the moment it was produced, and maybe an extended error.
@@ -52,8 +22,12 @@ pub struct Resolution {
     pub answers: Vec<Record>,
     /// The SOA of a negative answer.
     pub authorities: Vec<Record>,
-    /// Why, when it is not a plain answer (RFC 8914).
+    /// Why, when it is not a plain answer (RFC 8914); for a bogus answer,
+    /// why validation failed.
     pub ede: Option<ExtendedError>,
+    /// What DNSSEC validation made of it. A bogus resolution keeps its
+    /// data for clients that set CD; everyone else gets SERVFAIL.
+    pub security: Security,
 }
 
 impl Resolution {
@@ -64,6 +38,7 @@ impl Resolution {
             answers: Vec::new(),
             authorities: Vec::new(),
             ede: Some(why),
+            security: Security::Unchecked,
         }
     }
 
@@ -74,7 +49,8 @@ impl Resolution {
             rcode: cached.kind.rcode(),
             answers,
             authorities,
-            ede: None,
+            ede: cached.ede,
+            security: cached.security,
         }
     }
 
@@ -90,6 +66,7 @@ impl Resolution {
             answers: cached.answers.iter().cloned().map(ttl).collect(),
             authorities: cached.authorities.iter().cloned().map(ttl).collect(),
             ede: Some(ExtendedError::STALE_ANSWER),
+            security: cached.security,
         }
     }
 }

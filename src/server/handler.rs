@@ -23,12 +23,16 @@ use super::request::{Checked, HEADER_LEN, Question, check};
 use super::response::ReplyTo;
 use super::response::{Transport, encode_answer, encode_error, encode_slip};
 use crate::cache::CachedAnswer;
+use crate::cache::answer::{is_dnssec_only, without_dnssec};
 use crate::clock::Timestamp;
 use crate::config::DenyAction;
+use crate::dnssec::Security;
+use crate::ede::ExtendedError;
 use crate::metrics::Metrics;
 use crate::resolver::resolution::rcode_name;
 use crate::resolver::{Resolution, Resolver};
 use crate::upstream::Upstream;
+use hickory_proto::rr::Record;
 
 /// Where a request came from, over what, and when it arrived.
 #[derive(Debug, Clone, Copy)]
@@ -174,7 +178,15 @@ impl<U: Upstream> Handler<U> {
     /// Encodes the answer, applies response-rate limiting on UDP, and
     /// counts and logs it.
     fn finish(&self, q: &Question, res: &Resolution, origin: Origin, cache_hit: bool) -> Handled {
-        self.finish_with(q, res.rcode, res.ede, origin, cache_hit, || {
+        let (rcode, ede) = if withheld(q, res) {
+            (
+                ResponseCode::ServFail,
+                res.ede.or(Some(ExtendedError::DNSSEC_BOGUS)),
+            )
+        } else {
+            (res.rcode, res.ede)
+        };
+        self.finish_with(q, rcode, ede, origin, cache_hit, || {
             encode(q, res, origin.transport)
         })
     }
@@ -252,10 +264,11 @@ fn pre_encoded(
     now: Timestamp,
     transport: Transport,
 ) -> Option<Vec<u8>> {
-    if to.edns.is_some_and(|e| e.dnssec_ok) {
+    if to.edns.is_some_and(|e| e.dnssec_ok) || entry.security == Security::Bogus {
         return None;
     }
     let encoded = entry.encoded(to.edns.is_some())?;
+    let ad = entry.security == Security::Secure && to.authentic_data;
     if encoded.len() > to.limit(transport) {
         return None;
     }
@@ -266,6 +279,7 @@ fn pre_encoded(
         to.id,
         to.recursion_desired,
         to.checking_disabled,
+        ad,
         qname,
         entry.stored_at,
         now,
@@ -283,16 +297,44 @@ fn refuse(bytes: &[u8]) -> Handled {
     }
 }
 
+/// Whether `res` is bogus and the client did not set CD: it gets SERVFAIL,
+/// never the data (RFC 4035 §5.5).
+fn withheld(q: &Question, res: &Resolution) -> bool {
+    res.security == Security::Bogus && !q.reply_to.checking_disabled
+}
+
 fn encode(q: &Question, res: &Resolution, transport: Transport) -> Handled {
+    let to = &q.reply_to;
+    if withheld(q, res) {
+        let ede = res.ede.or(Some(ExtendedError::DNSSEC_BOGUS));
+        return encode_answer(to, ResponseCode::ServFail, &[], &[], ede, transport)
+            .map_or(Handled::Drop, Handled::Reply);
+    }
+    let dnssec_ok = to.edns.is_some_and(|e| e.dnssec_ok);
+    let qtype = to.query.query_type();
+    // Without DO a client gets no RRSIG/NSEC/NSEC3 (RFC 4035 §3.2.1).
+    let strip = |records: &[Record]| -> Option<Vec<Record>> {
+        (!dnssec_ok && records.iter().any(|r| is_dnssec_only(r, qtype)))
+            .then(|| without_dnssec(records, qtype))
+    };
+    let (answers, authorities) = (strip(&res.answers), strip(&res.authorities));
+    let answers = answers.as_deref().unwrap_or(&res.answers);
+    let authorities = authorities.as_deref().unwrap_or(&res.authorities);
+    // AD only for a secure answer, to a client that showed it understands
+    // AD by setting DO or AD (RFC 6840 §5.7).
+    let authenticated = res.security == Security::Secure && (dnssec_ok || to.authentic_data);
+    let with_ad;
+    let to = if authenticated {
+        with_ad = ReplyTo {
+            authenticated: true,
+            ..to.clone()
+        };
+        &with_ad
+    } else {
+        to
+    };
     // Records hickory cannot encode still get the client an answer: SERVFAIL.
-    encode_answer(
-        &q.reply_to,
-        res.rcode,
-        &res.answers,
-        &res.authorities,
-        res.ede,
-        transport,
-    )
-    .or_else(|| encode_error(&q.reply_to, ResponseCode::ServFail))
-    .map_or(Handled::Drop, Handled::Reply)
+    encode_answer(to, res.rcode, answers, authorities, res.ede, transport)
+        .or_else(|| encode_error(to, ResponseCode::ServFail))
+        .map_or(Handled::Drop, Handled::Reply)
 }

@@ -51,6 +51,11 @@ pub struct ReplyTo {
     pub recursion_desired: bool,
     /// CD, copied.
     pub checking_disabled: bool,
+    /// AD in the request: the client understands AD (RFC 6840 §5.7).
+    pub authentic_data: bool,
+    /// Set AD in the response: the answer validated as secure and the
+    /// client set DO or AD (RFC 4035 §3.2.3, RFC 6840 §5.7).
+    pub authenticated: bool,
     /// The question exactly as asked.
     pub query: Query,
     /// Whether there is a question to echo (not for unparsable requests).
@@ -84,6 +89,7 @@ impl ReplyTo {
         let mut m = Message::new(self.id, MessageType::Response, self.op_code);
         m.metadata.recursion_desired = self.recursion_desired;
         m.metadata.checking_disabled = self.checking_disabled;
+        m.metadata.authentic_data = self.authenticated && rcode != ResponseCode::ServFail;
         m.metadata.recursion_available = true;
         m.metadata.authoritative = false;
         m.metadata.response_code = rcode;
@@ -233,6 +239,8 @@ mod tests {
             op_code: OpCode::Query,
             recursion_desired: true,
             checking_disabled: false,
+            authentic_data: false,
+            authenticated: false,
             query: Query::query(Name::from_ascii("Big.Example.").unwrap(), RecordType::A),
             has_query: true,
             edns: edns.map(|payload| ClientEdns {

@@ -28,6 +28,9 @@ pub struct UpstreamQuery {
     /// Send EDNS0 first (false for a server known not to support it: it
     /// would cost a FORMERR round trip every time).
     pub edns: bool,
+    /// Set DO (RFC 3225) so that the server sends RRSIGs and NSEC/NSEC3
+    /// records: on when validating.
+    pub dnssec_ok: bool,
 }
 
 /// Why no usable reply came back.

@@ -131,6 +131,8 @@ struct Sent {
     /// The name as the caller gave it.
     original: Name,
     qtype: RecordType,
+    /// Ask for DNSSEC records (DO, RFC 3225), with EDNS only.
+    dnssec_ok: bool,
 }
 
 /// Queries authoritative servers over real sockets.
@@ -181,6 +183,7 @@ impl SocketUpstream {
                 name,
                 original: query.name.clone(),
                 qtype: query.qtype,
+                dnssec_ok: query.dnssec_ok,
             };
             match self
                 .udp_once(server, &sent, edns, CaseMatch::Exact, deadline)
@@ -197,6 +200,7 @@ impl SocketUpstream {
             name: query.name.clone(),
             original: query.name.clone(),
             qtype: query.qtype,
+            dnssec_ok: query.dnssec_ok,
         };
         match self
             .udp_once(server, &sent, edns, CaseMatch::Insensitive, deadline)
@@ -360,6 +364,7 @@ fn encode(sent: &Sent, edns: bool) -> Result<(u16, Vec<u8>), UpstreamError> {
         let mut e = Edns::new();
         e.set_max_payload(EDNS_PAYLOAD);
         e.set_version(0);
+        e.set_dnssec_ok(sent.dnssec_ok);
         msg.set_edns(e);
     }
     let bytes = msg
@@ -457,6 +462,7 @@ mod tests {
             name: name(s),
             original: name(s),
             qtype: RecordType::A,
+            dnssec_ok: false,
         }
     }
 
@@ -465,6 +471,7 @@ mod tests {
             name: name(s),
             qtype: RecordType::A,
             edns: true,
+            dnssec_ok: false,
         }
     }
 
@@ -517,6 +524,7 @@ mod tests {
             name: name("WwW.ExAmPlE."),
             original: name("www.example."),
             qtype: RecordType::CNAME,
+            dnssec_ok: false,
         };
         let mut m = Message::new(9, MessageType::Response, OpCode::Query);
         m.add_query(Query::query(s.name.clone(), RecordType::CNAME));

@@ -24,6 +24,7 @@ use crate::resolver::limits::{MAX_CNAME_CHAIN, MAX_REFERRALS};
 use crate::resolver::qname_min::{Minimiser, OnNxDomain};
 use crate::resolver::resolution::{ExtendedError, rcode_name};
 use crate::resolver::scrub::scrub;
+use crate::resolver::signatures;
 use crate::resolver::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
 use crate::upstream::UpstreamError;
 
@@ -103,7 +104,12 @@ impl Walker {
                 elapsed.as_millis()
             )
         });
+        let mut material = signatures::take(&mut reply, qtype);
         let dropped = scrub(&mut reply, &out.zone, &qname, qtype);
+        let dropped_sigs = material.retain(&reply, &out.zone);
+        if dropped_sigs > 0 {
+            debug!(server = %out.server, zone = %out.zone, dropped = dropped_sigs, "scrubbed DNSSEC records about data not kept");
+        }
         if !dropped.is_empty() {
             debug!(server = %out.server, zone = %out.zone, dropped = dropped.len(), "scrubbed records the server may not assert here");
         }
@@ -140,7 +146,8 @@ impl Walker {
             Trust::AuthAuthority
         };
         if minimised {
-            self.on_minimised_reply(kind, (qname, qtype), answer_trust, now);
+            let proof = material.proof();
+            self.on_minimised_reply(kind, (qname, qtype), answer_trust, proof, now);
             return;
         }
         if aa && !matches!(kind, ReplyKind::Referral { .. } | ReplyKind::Lame(_)) {
@@ -155,34 +162,35 @@ impl Walker {
         }
         match kind {
             ReplyKind::Lame(_) => self.infra.record_lame(ip, &out.zone, Instant::now()),
-            ReplyKind::Answer { chain, records } => {
+            ReplyKind::Answer { chain, mut records } => {
                 self.store_sets(&chain, answer_trust, now);
                 self.store_sets(&records, answer_trust, now);
                 if qtype == RecordType::NS {
                     self.store_sets(&reply.additionals, Trust::Glue, now);
                 }
-                self.extend_chain(chain);
-                self.end_frame(FrameEnd::Positive(records), now);
+                self.extend_chain(signed(chain, &material));
+                records.extend(material.sigs_for(&records));
+                self.end_frame(FrameEnd::Positive(records, material.proof()), now);
             }
             ReplyKind::Cname { chain, target } => {
                 self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
+                self.extend_chain(signed(chain, &material));
                 self.follow_cname(target, now);
             }
             ReplyKind::Referral { zone, ns, glue } => self.follow_referral(zone, ns, glue, now),
             ReplyKind::NoData { chain, soa } => {
                 self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
+                self.extend_chain(signed(chain, &material));
                 self.end_frame(
-                    FrameEnd::Negative(AnswerKind::NoData, soa.map(Box::new)),
+                    FrameEnd::Negative(AnswerKind::NoData, soa.map(Box::new), material.proof()),
                     now,
                 );
             }
             ReplyKind::NxDomain { chain, soa } => {
                 self.store_sets(&chain, answer_trust, now);
-                self.extend_chain(chain);
+                self.extend_chain(signed(chain, &material));
                 self.end_frame(
-                    FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
+                    FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new), material.proof()),
                     now,
                 );
             }
@@ -197,6 +205,7 @@ impl Walker {
         kind: ReplyKind,
         asked: (Name, RecordType),
         trust: Trust,
+        proof: Vec<Record>,
         now: Timestamp,
     ) {
         let Some(f) = self.frames.last_mut() else {
@@ -231,7 +240,7 @@ impl Walker {
             ReplyKind::NxDomain { soa, .. } => match f.min.nxdomain() {
                 OnNxDomain::Final => {
                     self.end_frame(
-                        FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new)),
+                        FrameEnd::Negative(AnswerKind::NxDomain, soa.map(Box::new), proof),
                         now,
                     );
                 }
@@ -270,7 +279,12 @@ impl Walker {
         };
         let looped =
             target == f.original || f.chain.iter().filter(|r| r.name == target).count() > 0;
-        if looped || f.chain.len() > MAX_CNAME_CHAIN {
+        let links = f
+            .chain
+            .iter()
+            .filter(|r| r.record_type() != RecordType::RRSIG)
+            .count();
+        if looped || links > MAX_CNAME_CHAIN {
             debug!(%target, links = f.chain.len(), "CNAME loop or chain too long");
             self.end_frame(
                 FrameEnd::Failed(ExtendedError::other("CNAME loop or chain too long")),
@@ -326,6 +340,13 @@ impl Walker {
             .map(|r| &r.name)
             .collect();
         for r in records {
+            if matches!(
+                r.record_type(),
+                RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+            ) {
+                // Signatures and proofs travel with answers, not RRsets.
+                continue;
+            }
             let synthesised = r.record_type() == RecordType::CNAME
                 && dname_owners
                     .iter()
@@ -341,6 +362,13 @@ impl Walker {
             self.cache.store_rrset(set, trust, now);
         }
     }
+}
+
+/// `chain` followed by the RRSIGs of `material` that cover it.
+fn signed(mut chain: Vec<Record>, material: &signatures::Material) -> Vec<Record> {
+    let sigs = material.sigs_for(&chain);
+    chain.extend(sigs);
+    chain
 }
 
 fn kind_name(kind: &ReplyKind) -> &'static str {

@@ -32,7 +32,7 @@ use super::qname_min::Minimiser;
 use super::resolution::{ExtendedError, Resolution, rcode_name};
 use super::trace::Trace;
 use super::zone_cut::ZoneCut;
-use crate::cache::{AnswerKind, Cache, QuestionKey};
+use crate::cache::{AnswerKind, Cache, QuestionKey, Verdict};
 use crate::clock::Timestamp;
 use crate::config::{DNS_PORT, QnameMinimisation};
 use crate::root_hints::RootHints;
@@ -141,6 +141,9 @@ pub struct Walker {
     finished: Option<Resolution>,
     /// Skip the answer cache for the client's question (a prefetch).
     refresh: bool,
+    /// DNSSEC validation follows the walk: ask with DO, and do not answer
+    /// from RFC 8020 NXDOMAIN cuts, which carry no NSEC proof.
+    validating: bool,
     /// QNAME minimisation mode for every frame.
     qname_mode: QnameMinimisation,
     /// Where decisions are written when this walk is traced.
@@ -149,8 +152,11 @@ pub struct Walker {
 
 /// How a frame ended.
 enum FrameEnd {
-    Positive(Vec<Record>),
-    Negative(AnswerKind, Option<Box<Record>>),
+    /// The final records (with their RRSIGs), and the NSEC/NSEC3 proof of
+    /// a wildcard expansion if the reply had one.
+    Positive(Vec<Record>, Vec<Record>),
+    /// NXDOMAIN or NODATA, its SOA, and the proof records beside it.
+    Negative(AnswerKind, Option<Box<Record>>, Vec<Record>),
     Cached(Resolution),
     Failed(ExtendedError),
 }
@@ -184,6 +190,7 @@ impl Walker {
             priming_tried: false,
             finished: None,
             refresh: false,
+            validating: false,
             qname_mode: QnameMinimisation::Off,
             trace: None,
         }
@@ -213,6 +220,12 @@ impl Walker {
     /// prefetch refreshing an entry near expiry).
     pub fn bypassing_answer_cache(mut self) -> Self {
         self.refresh = true;
+        self
+    }
+
+    /// Asks for DNSSEC records (DO) because the answer will be validated.
+    pub fn validating(mut self, on: bool) -> Self {
+        self.validating = on;
         self
     }
 
@@ -294,6 +307,7 @@ impl Walker {
             }
             // RFC 8020: an NXDOMAIN for the name or an ancestor settles it.
             if !matches!(frame.purpose, Purpose::Priming)
+                && !self.validating
                 && let Some(nx) = self.cache.nxdomain_at_or_above(&frame.qname, now)
             {
                 note(&trace, level, "nxdomain", || {
@@ -391,6 +405,7 @@ impl Walker {
                     name,
                     qtype,
                     edns: !self.infra.no_edns(ip),
+                    dnssec_ok: self.validating,
                 },
                 zone: cut.zone.clone(),
                 timeout: self.infra.rto(ip),
@@ -477,20 +492,34 @@ impl Walker {
                 res.answers = answers;
                 res
             }
-            FrameEnd::Positive(records) => {
+            FrameEnd::Positive(records, proof) => {
                 if !frame.chain.is_empty() {
                     // The chain's target answers its own question too.
                     let target = QuestionKey::new(&frame.qname, frame.qtype);
-                    self.cache.store_positive(target, records.clone(), now);
+                    self.cache.store(
+                        target,
+                        AnswerKind::Positive,
+                        records.clone(),
+                        proof.clone(),
+                        Verdict::default(),
+                        now,
+                    );
                 }
                 let mut answers = frame.chain.clone();
                 answers.extend(records);
                 if !matches!(frame.purpose, Purpose::Priming) {
-                    self.cache.store_positive(key.clone(), answers.clone(), now);
+                    self.cache.store(
+                        key.clone(),
+                        AnswerKind::Positive,
+                        answers.clone(),
+                        proof.clone(),
+                        Verdict::default(),
+                        now,
+                    );
                 }
-                self.cached_or(&key, now, ResponseCode::NoError, answers, Vec::new())
+                self.cached_or(&key, now, ResponseCode::NoError, answers, proof)
             }
-            FrameEnd::Negative(kind, soa) => {
+            FrameEnd::Negative(kind, soa, proof) => {
                 let soa = soa.map(|b| *b);
                 if kind == AnswerKind::NxDomain
                     && let Some(soa) = &soa
@@ -498,20 +527,28 @@ impl Walker {
                     self.cache
                         .store_nxdomain_cut(&frame.qname, soa.clone(), now);
                 }
+                let mut authorities: Vec<Record> = soa.into_iter().collect();
+                authorities.extend(proof);
                 if !frame.chain.is_empty() {
                     let target = QuestionKey::new(&frame.qname, frame.qtype);
-                    self.cache
-                        .store_negative(target, kind, Vec::new(), soa.clone(), now);
+                    self.cache.store(
+                        target,
+                        kind,
+                        Vec::new(),
+                        authorities.clone(),
+                        Verdict::default(),
+                        now,
+                    );
                 }
-                self.cache
-                    .store_negative(key.clone(), kind, frame.chain.clone(), soa.clone(), now);
-                self.cached_or(
-                    &key,
-                    now,
-                    kind.rcode(),
+                self.cache.store(
+                    key.clone(),
+                    kind,
                     frame.chain.clone(),
-                    soa.into_iter().collect(),
-                )
+                    authorities.clone(),
+                    Verdict::default(),
+                    now,
+                );
+                self.cached_or(&key, now, kind.rcode(), frame.chain.clone(), authorities)
             }
             FrameEnd::Failed(why) => {
                 debug!(name = %frame.qname, qtype = ?frame.qtype, why = why.text, "resolution failed");
@@ -563,6 +600,7 @@ impl Walker {
                 answers,
                 authorities,
                 ede: None,
+                security: Default::default(),
             },
         }
     }

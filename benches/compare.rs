@@ -1285,6 +1285,8 @@ fn start_rootward(s: &Settings, out: &Path, hints: &Path) -> Result<Started, Str
         .arg("--root-hints")
         .arg(hints)
         .arg("--allow-loopback-upstream")
+        // The tree is unsigned and no peer validates here.
+        .arg("--no-dnssec")
         .args(["--rate-limit", "0", "--response-rate-limit", "0"])
         .args(["--control-socket", "off"])
         .args(["--log-level", "warn"]);

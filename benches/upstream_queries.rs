@@ -1250,6 +1250,8 @@ fn run_rootward(out: &Path, hints: &Path, tap: &mut Tap) -> Result<Run, String> 
         .arg("--root-hints")
         .arg(hints)
         .arg("--allow-loopback-upstream")
+        // The tree is unsigned; Unbound runs with the iterator only.
+        .arg("--no-dnssec")
         .arg("--log-level")
         .arg("debug")
         .args(extra.split_whitespace())

@@ -26,6 +26,8 @@ use crate::cache::{Cache, TtlPolicy};
 use crate::clock::SystemClock;
 use crate::config::{Cli, Config};
 use crate::control::{self, Request, Response};
+use crate::dnssec::anchor::TrustAnchors;
+use crate::dnssec::validator::Validator;
 use crate::metrics::{Metrics, MetricsServer, Snapshot};
 use crate::resolver::resolution::rcode_name;
 use crate::resolver::{AddressPolicy, Resolver, ResolverConfig};
@@ -99,7 +101,16 @@ impl App {
             }
         }
         let metrics = Metrics::new();
-        let resolver = Arc::new(resolver_for(&config, hints).with_metrics(metrics.clone()));
+        let mut resolver = resolver_for(&config, hints).with_metrics(metrics.clone());
+        if !config.no_dnssec {
+            let anchors = match &config.trust_anchor {
+                Some(path) => TrustAnchors::from_file(path)
+                    .map_err(|e| format!("trust-anchor {}: {e}", path.display()))?,
+                None => TrustAnchors::builtin(),
+            };
+            resolver = resolver.with_validator(Arc::new(Validator::new(anchors)));
+        }
+        let resolver = Arc::new(resolver);
         let runtime = Arc::new(Runtime {
             resolver,
             live: live.shared(),
@@ -255,7 +266,7 @@ impl Runtime {
         self.resolver.cache().set_policy(ttl_policy(&new));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let mut restart = Vec::new();
-        let fixed: [(&str, bool); 7] = [
+        let fixed: [(&str, bool); 8] = [
             ("listen", new.listen != current.listen),
             ("metrics", new.metrics != current.metrics),
             (
@@ -264,6 +275,10 @@ impl Runtime {
             ),
             ("user", new.user != current.user),
             ("root-hints", new.root_hints != current.root_hints),
+            (
+                "dnssec",
+                new.trust_anchor != current.trust_anchor || new.no_dnssec != current.no_dnssec,
+            ),
             ("cache-size", new.cache_size != current.cache_size),
             (
                 "resolver settings",

@@ -60,6 +60,8 @@ fn help_documents_every_option() {
     for flag in [
         "--listen",
         "--root-hints",
+        "--trust-anchor",
+        "--no-dnssec",
         "--config",
         "--cache-min-ttl",
         "--cache-max-ttl",

@@ -36,20 +36,11 @@ pub use ttl::TtlPolicy;
 
 use crate::clock::Timestamp;
 use crate::dnssec::Security;
-use crate::ede::ExtendedError;
+pub use crate::dnssec::Verdict;
 
 /// Longest time a bogus answer is remembered, so that a fixed zone is
 /// asked again soon (Unbound's `val-bogus-ttl`, 60 s).
 pub const BOGUS_TTL: u32 = 60;
-
-/// What validation concluded about an answer being stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Verdict {
-    /// Secure, insecure, bogus, ... or unchecked.
-    pub security: Security,
-    /// Why it is bogus (RFC 8914), if it is.
-    pub ede: Option<ExtendedError>,
-}
 
 /// Something with a TTL, for moka's per-entry expiry.
 trait Lifetime {

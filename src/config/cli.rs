@@ -35,6 +35,14 @@ pub struct Cli {
     /// [default: the built-in copy of root.hints]
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
+    /// DNSSEC trust anchors: DS or DNSKEY records in zone-file format, as
+    /// in Unbound's trust-anchor-file or BIND's root.key.
+    /// [default: the built-in root KSKs 20326 and 38696]
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
+    /// Turn DNSSEC validation off (it is on by default).
+    #[arg(long)]
+    pub no_dnssec: bool,
     /// TOML config file; its keys are these options' names.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

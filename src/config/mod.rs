@@ -114,6 +114,8 @@ pub enum ConfigError {
 struct FileConfig {
     listen: Option<Vec<String>>,
     root_hints: Option<PathBuf>,
+    trust_anchor: Option<PathBuf>,
+    no_dnssec: Option<bool>,
     cache_min_ttl: Option<toml::Value>,
     cache_max_ttl: Option<toml::Value>,
     cache_max_negative_ttl: Option<toml::Value>,
@@ -153,6 +155,10 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// Root hints file; `None` means the built-in hints.
     pub root_hints: Option<PathBuf>,
+    /// Trust anchor file; `None` means the built-in root anchor.
+    pub trust_anchor: Option<PathBuf>,
+    /// DNSSEC validation off.
+    pub no_dnssec: bool,
     /// TTL floor applied when storing.
     pub cache_min_ttl: Duration,
     /// TTL cap applied when storing.
@@ -222,6 +228,8 @@ impl Default for Config {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), DNS_PORT),
             ],
             root_hints: None,
+            trust_anchor: None,
+            no_dnssec: false,
             cache_min_ttl: DEFAULT_CACHE_MIN_TTL,
             cache_max_ttl: DEFAULT_CACHE_MAX_TTL,
             cache_max_negative_ttl: DEFAULT_CACHE_MAX_NEGATIVE_TTL,
@@ -330,6 +338,8 @@ impl Config {
         let config = Config {
             listen,
             root_hints: cli.root_hints.or(file.root_hints),
+            trust_anchor: cli.trust_anchor.or(file.trust_anchor),
+            no_dnssec: cli.no_dnssec || file.no_dnssec.unwrap_or(false),
             cache_min_ttl: duration(
                 cli.cache_min_ttl,
                 file.cache_min_ttl,

@@ -12,6 +12,7 @@
 pub mod anchor;
 pub mod denial;
 pub mod limits;
+pub mod validator;
 pub mod verify;
 
 /// How far an answer can be trusted (RFC 4033 §5, RFC 4035 §4.3).
@@ -29,4 +30,13 @@ pub enum Security {
     Bogus,
     /// Could not be decided (a DS or DNSKEY could not be fetched).
     Indeterminate,
+}
+
+/// What validation concluded about an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Secure, insecure, bogus, ... or unchecked.
+    pub security: Security,
+    /// Why it is bogus (RFC 8914), if it is.
+    pub ede: Option<crate::ede::ExtendedError>,
 }

@@ -45,9 +45,11 @@ use trace::Trace;
 
 use infra_cache::InfraCache;
 
-use crate::cache::{Cache, CachedAnswer, QuestionKey};
+use crate::cache::{AnswerKind, Cache, CachedAnswer, QuestionKey};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, QnameMinimisation};
+use crate::dnssec::validator::{Fetched, Step, Validation, Validator};
+use crate::dnssec::{Security, Verdict};
 use crate::metrics::Metrics;
 use crate::root_hints::RootHints;
 use crate::upstream::Upstream;
@@ -125,6 +127,13 @@ pub struct Resolver<U> {
     infra: Arc<InfraCache>,
     /// Counters for upstream traffic, if the server keeps metrics.
     metrics: Option<Arc<Metrics>>,
+    /// DNSSEC validation, when on.
+    validator: Option<Arc<Validator>>,
+    /// Validations doing signature work at once: each runs on tokio's
+    /// blocking pool so that a flood of expensive ones (KeyTrap) takes at
+    /// most this many threads and never the workers answering from the
+    /// cache.
+    validation_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl<U: Upstream> Resolver<U> {
@@ -154,7 +163,20 @@ impl<U: Upstream> Resolver<U> {
             )),
             config,
             metrics: None,
+            validator: None,
+            validation_slots: Arc::new(tokio::sync::Semaphore::new(validation_threads())),
         }
+    }
+
+    /// Validates every answer with `validator` (DNSSEC on).
+    pub fn with_validator(mut self, validator: Arc<Validator>) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// Whether answers are validated.
+    pub fn validating(&self) -> bool {
+        self.validator.is_some()
     }
 
     /// Counts upstream queries and timeouts into `metrics`.
@@ -194,6 +216,9 @@ impl<U: Upstream> Resolver<U> {
     pub fn flush_all(&self) {
         self.cache.flush_all();
         self.failures.invalidate_all();
+        if let Some(v) = &self.validator {
+            v.forget();
+        }
     }
 
     /// The cache this resolver fills.
@@ -235,6 +260,10 @@ impl<U: Upstream> Resolver<U> {
     ) -> Option<(Arc<CachedAnswer>, Timestamp, bool)> {
         let now = self.clock.now();
         let hit = self.cache.answer(&QuestionKey::new(name, qtype), now)?;
+        if self.validator.is_some() && hit.security == Security::Unchecked {
+            // Stored by a walk, not yet validated: a miss for clients.
+            return None;
+        }
         let left = hit.remaining(now);
         let refresh_due = self.config.prefetch
             && hit.ttl >= PREFETCH_MIN_TTL
@@ -376,7 +405,11 @@ impl<U: Upstream> Resolver<U> {
         if refresh {
             walker = walker.bypassing_answer_cache();
         }
-        match tokio::time::timeout(self.config.resolution_timeout, self.drive(env, walker)).await {
+        let work = async {
+            let raw = self.drive(env.clone(), walker).await;
+            self.validate(&env, name, qtype, raw).await
+        };
+        match tokio::time::timeout(self.config.resolution_timeout, work).await {
             Ok(resolution) => resolution,
             Err(_) => {
                 debug!(%name, ?qtype, "resolution timed out");
@@ -401,7 +434,8 @@ impl<U: Upstream> Resolver<U> {
             self.hints.clone(),
             self.config.policy,
         )
-        .with_qname_minimisation(self.config.qname_minimisation);
+        .with_qname_minimisation(self.config.qname_minimisation)
+        .validating(self.validator.is_some());
         match &env.trace {
             Some(t) => walker.with_trace(t.clone()),
             None => walker,
@@ -513,6 +547,126 @@ impl<U: Upstream> Resolver<U> {
             .filter(|r| r.record_type() == qtype)
             .filter_map(zone_cut::record_addr)
             .collect())
+    }
+}
+
+impl<U: Upstream> Resolver<U> {
+    /// Validates the walk's answer to `name`/`qtype` (DNSSEC, RFC 4035 §5)
+    /// and stores it with the verdict; the DS and DNSKEY sets the chain of
+    /// trust needs are resolved as walks of their own. Failures and answers
+    /// of other rcodes pass unchanged.
+    async fn validate(
+        &self,
+        env: &Env,
+        name: &Name,
+        qtype: RecordType,
+        raw: Resolution,
+    ) -> Resolution {
+        let Some(validator) = &self.validator else {
+            return raw;
+        };
+        if !matches!(raw.rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
+            return raw;
+        }
+        let now = self.clock.now();
+        let mut validation = Validation::new(
+            validator.clone(),
+            name,
+            qtype,
+            raw.rcode,
+            &raw.answers,
+            &raw.authorities,
+            now,
+        );
+        let verdict = loop {
+            let step;
+            (validation, step) = match self.validation_step(validation).await {
+                Some(done) => done,
+                None => {
+                    break Verdict {
+                        security: Security::Bogus,
+                        ede: Some(ExtendedError::other("validation abandoned")),
+                    };
+                }
+            };
+            match step {
+                Step::Done(verdict) => break verdict,
+                Step::Fetch(fname, ftype) => {
+                    let fetched = self.fetch(env, &fname, ftype).await;
+                    validation.on_fetched(fname, ftype, fetched);
+                }
+            }
+        };
+        debug!(%name, ?qtype, security = ?verdict.security, ede = ?verdict.ede, "validated");
+        let kind = answer_kind(&raw, qtype);
+        env.cache.store(
+            QuestionKey::new(name, qtype),
+            kind,
+            raw.answers.clone(),
+            raw.authorities.clone(),
+            verdict,
+            now,
+        );
+        Resolution {
+            security: verdict.security,
+            ede: if verdict.security == Security::Bogus {
+                verdict.ede
+            } else {
+                raw.ede
+            },
+            ..raw
+        }
+    }
+
+    /// One step of a validation on the blocking pool, within the slots.
+    async fn validation_step(&self, mut validation: Validation) -> Option<(Validation, Step)> {
+        let _slot = self.validation_slots.acquire().await.ok()?;
+        tokio::task::spawn_blocking(move || {
+            let step = validation.step();
+            (validation, step)
+        })
+        .await
+        .ok()
+    }
+
+    /// A DS or DNSKEY set for the chain of trust, unvalidated: from the
+    /// cache, or by a walk.
+    async fn fetch(&self, env: &Env, name: &Name, rtype: RecordType) -> Fetched {
+        let now = self.clock.now();
+        let res = match env.cache.answer(&QuestionKey::new(name, rtype), now) {
+            Some(hit) => Resolution::from_cached(&hit, now),
+            None => {
+                let walker = self.walker(env, name, rtype);
+                self.drive(env.clone(), walker).await
+            }
+        };
+        Fetched {
+            rcode: res.rcode,
+            answers: res.answers,
+            authorities: res.authorities,
+        }
+    }
+}
+
+/// Threads validating at once: the cores, less one when there are several,
+/// so that one stays free for answering from the cache.
+fn validation_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(1)
+}
+
+/// Positive, NODATA or NXDOMAIN, from the rcode and whether the answer
+/// holds the asked type.
+fn answer_kind(res: &Resolution, qtype: RecordType) -> AnswerKind {
+    if res.rcode == ResponseCode::NXDomain {
+        AnswerKind::NxDomain
+    } else if res.answers.iter().any(|r| {
+        r.record_type() == qtype
+            || (qtype == RecordType::ANY && r.record_type() != RecordType::RRSIG)
+    }) {
+        AnswerKind::Positive
+    } else {
+        AnswerKind::NoData
     }
 }
 

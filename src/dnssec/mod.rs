@@ -9,6 +9,7 @@
 //! per-query [`limits::Budget`], and ends in a [`Security`] state that is
 //! cached with the answer.
 
+pub mod aggressive;
 pub mod anchor;
 pub mod denial;
 pub mod limits;

@@ -48,6 +48,7 @@ use infra_cache::InfraCache;
 use crate::cache::{AnswerKind, Cache, CachedAnswer, QuestionKey};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{self, QnameMinimisation};
+use crate::dnssec::aggressive::NsecCache;
 use crate::dnssec::validator::{Fetched, Step, Validation, Validator};
 use crate::dnssec::{Security, Verdict};
 use crate::metrics::Metrics;
@@ -129,6 +130,8 @@ pub struct Resolver<U> {
     metrics: Option<Arc<Metrics>>,
     /// DNSSEC validation, when on.
     validator: Option<Arc<Validator>>,
+    /// Validated NSEC records, answering NXDOMAIN without asking (RFC 8198).
+    nsec: NsecCache,
     /// Validations doing signature work at once: each runs on tokio's
     /// blocking pool so that a flood of expensive ones (KeyTrap) takes at
     /// most this many threads and never the workers answering from the
@@ -164,6 +167,7 @@ impl<U: Upstream> Resolver<U> {
             config,
             metrics: None,
             validator: None,
+            nsec: NsecCache::new(),
             validation_slots: Arc::new(tokio::sync::Semaphore::new(validation_threads())),
         }
     }
@@ -219,6 +223,7 @@ impl<U: Upstream> Resolver<U> {
         if let Some(v) = &self.validator {
             v.forget();
         }
+        self.nsec.clear();
     }
 
     /// The cache this resolver fills.
@@ -401,6 +406,9 @@ impl<U: Upstream> Resolver<U> {
 
     async fn walk(&self, name: &Name, qtype: RecordType, refresh: bool) -> Resolution {
         let env = self.shared_env();
+        if let Some(denied) = self.aggressive_nxdomain(name, qtype) {
+            return denied;
+        }
         let mut walker = self.walker(&env, name, qtype);
         if refresh {
             walker = walker.bypassing_answer_cache();
@@ -598,6 +606,15 @@ impl<U: Upstream> Resolver<U> {
             }
         };
         debug!(%name, ?qtype, security = ?verdict.security, ede = ?verdict.ede, "validated");
+        if verdict.security == Security::Secure
+            && raw.rcode == ResponseCode::NXDomain
+            && let Some(soa) = raw
+                .authorities
+                .iter()
+                .find(|r| r.record_type() == RecordType::SOA)
+        {
+            self.nsec.store(&soa.name, &raw.authorities, now);
+        }
         let kind = answer_kind(&raw, qtype);
         env.cache.store(
             QuestionKey::new(name, qtype),
@@ -616,6 +633,35 @@ impl<U: Upstream> Resolver<U> {
             },
             ..raw
         }
+    }
+
+    /// NXDOMAIN for `name` from validated NSEC records already held (RFC
+    /// 8198 §5.1), stored in the cache like any secure answer.
+    fn aggressive_nxdomain(&self, name: &Name, qtype: RecordType) -> Option<Resolution> {
+        self.validator.as_ref()?;
+        let now = self.clock.now();
+        let synth = self.nsec.nxdomain(name, now)?;
+        debug!(%name, ?qtype, "NXDOMAIN from cached NSEC records (RFC 8198)");
+        let verdict = Verdict {
+            security: Security::Secure,
+            ede: None,
+        };
+        let key = QuestionKey::new(name, qtype);
+        self.cache.store(
+            key.clone(),
+            AnswerKind::NxDomain,
+            Vec::new(),
+            synth.authorities.clone(),
+            verdict,
+            now,
+        );
+        Some(Resolution {
+            rcode: ResponseCode::NXDomain,
+            answers: Vec::new(),
+            authorities: synth.authorities,
+            ede: None,
+            security: Security::Secure,
+        })
     }
 
     /// One step of a validation on the blocking pool, within the slots.

@@ -199,6 +199,36 @@ impl NsdTree {
             .unwrap_or_default()
     }
 
+    /// How many queries (UDP and TCP, every zone) the server at `addr` has
+    /// received since it started, from `nsd-control stats_noreset` over the
+    /// server's private control socket. Panics if the server is unknown or
+    /// the statistics cannot be read.
+    pub fn query_count(&self, addr: Ipv4Addr) -> u64 {
+        let s = self
+            .servers
+            .iter()
+            .find(|s| s.addr == addr)
+            .unwrap_or_else(|| panic!("no nsd server at {addr} in this tree"));
+        let control = find_binary("nsd-control").unwrap_or_else(|| panic!("{NOT_INSTALLED}"));
+        let out = Command::new(control)
+            .arg("-c")
+            .arg(&s.conf)
+            .arg("stats_noreset")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run nsd-control");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("num.queries=")?.trim().parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no num.queries from nsd-control for {addr} ({}): {text}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    }
+
     /// All nsd logs, for failure messages.
     pub fn logs(&self) -> String {
         self.servers.iter().map(server_logs).collect()
@@ -362,7 +392,8 @@ fn server_conf(addr: Ipv4Addr, dir: &Path) -> String {
     rrl-ratelimit: 0
     rrl-whitelist-ratelimit: 0
 remote-control:
-    control-enable: no
+    control-enable: yes
+    control-interface: \"{d}/nsd.ctl\"
 "
     )
 }

@@ -37,7 +37,9 @@ pub struct Rootward {
 
 impl Rootward {
     /// Starts rootward listening on `listen` (UDP and TCP) with the given root
-    /// hints, loopback upstreams allowed and debug logging, plus `extra_args`.
+    /// hints, loopback upstreams allowed and debug logging, plus `extra_args`
+    /// (plus `--no-dnssec` unless they contain `--trust-anchor`,
+    /// `--no-dnssec` or `--dnssec-default`; the last is removed).
     /// Waits up to 10 s until it answers a UDP query (any rcode counts);
     /// panics with its stderr if it exits or never answers.
     pub fn start(listen: SocketAddr, root_hints: &Path, extra_args: &[&str]) -> Rootward {
@@ -54,6 +56,23 @@ impl Rootward {
         } else {
             vec!["--control-socket".into(), control.display().to_string()]
         };
+        // DNSSEC validation is on by default with the real root key, which
+        // no test tree is signed with: unless the test passes its own
+        // `--trust-anchor` (or `--no-dnssec`), validation is turned off. A
+        // test that wants the built-in anchor passes `--dnssec-default`,
+        // which is consumed here.
+        let wants_default = extra_args.contains(&"--dnssec-default");
+        let mut extra_args: Vec<&str> = extra_args
+            .iter()
+            .copied()
+            .filter(|a| *a != "--dnssec-default")
+            .collect();
+        let chooses = extra_args
+            .iter()
+            .any(|a| a.starts_with("--trust-anchor") || *a == "--no-dnssec");
+        if !wants_default && !chooses {
+            extra_args.push("--no-dnssec");
+        }
         let child = Command::new(bin)
             .arg("--listen")
             .arg(listen.to_string())

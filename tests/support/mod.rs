@@ -9,4 +9,5 @@ pub mod authority_server;
 pub mod client;
 pub mod nsd;
 pub mod process;
+pub mod signer;
 pub mod simnet;

@@ -322,6 +322,15 @@ impl Runtime {
         Snapshot {
             cache_entries: self.resolver.cache().entry_count(),
             server_srtt_seconds: self.resolver.infra().srtt_samples_seconds(),
+            dropped_replies: {
+                let d = crate::upstream::socket::dropped_replies();
+                vec![
+                    ("wrong_id", d.wrong_id),
+                    ("wrong_question", d.wrong_question),
+                    ("wrong_case", d.wrong_case),
+                    ("unparsable", d.unparsable),
+                ]
+            },
         }
     }
 

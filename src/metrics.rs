@@ -87,6 +87,10 @@ pub struct Snapshot {
     pub cache_entries: u64,
     /// Smoothed RTT of each upstream server known to the infra cache, in seconds.
     pub server_srtt_seconds: Vec<f64>,
+    /// Upstream replies dropped since the start, by reason (`wrong_id`,
+    /// `wrong_question`, `wrong_case`, `unparsable`): forgery attempts that
+    /// got the port right, or broken servers.
+    pub dropped_replies: Vec<(&'static str, u64)>,
 }
 
 /// Labels of `rootward_queries_total`. All values are `&'static str` from
@@ -151,6 +155,12 @@ pub struct Metrics {
     dropped_requests: Counter,
     upstream_queries: Counter,
     upstream_timeouts: Counter,
+    /// The `reason` members of `rootward_upstream_throttled_total`
+    /// (zone, server, total), resolved once: they count fastest under a
+    /// flood.
+    upstream_throttled_zone: Counter,
+    upstream_throttled_server: Counter,
+    upstream_throttled_total: Counter,
     stale_answers: Counter,
     prefetches: Counter,
     cache_evictions: Counter,
@@ -236,6 +246,18 @@ impl Metrics {
             "upstream_timeouts",
             "Queries to authoritative servers that timed out",
         );
+        let throttled = Family::<ReasonLabels, Counter>::default();
+        let upstream_throttled_zone =
+            throttled.get_or_create_owned(&ReasonLabels { reason: "zone" });
+        let upstream_throttled_server =
+            throttled.get_or_create_owned(&ReasonLabels { reason: "server" });
+        let upstream_throttled_total =
+            throttled.get_or_create_owned(&ReasonLabels { reason: "total" });
+        registry.register(
+            "upstream_throttled",
+            "Queries to authoritative servers not sent because too many were in flight, by the bound reached: zone, server, total",
+            throttled,
+        );
         let stale_answers = counter(
             &mut registry,
             "stale_answers",
@@ -267,6 +289,9 @@ impl Metrics {
             dropped_requests,
             upstream_queries,
             upstream_timeouts,
+            upstream_throttled_zone,
+            upstream_throttled_server,
+            upstream_throttled_total,
             stale_answers,
             prefetches,
             cache_evictions,
@@ -332,6 +357,17 @@ impl Metrics {
     /// A query to an authoritative server that got no answer in time.
     pub fn upstream_timeout(&self) {
         self.upstream_timeouts.inc();
+    }
+
+    /// A query to an authoritative server not sent because the `reason`
+    /// bound on queries in flight was reached: `"zone"`, `"server"` or
+    /// `"total"` (anything else counts as `"total"`).
+    pub fn upstream_throttled(&self, reason: &str) {
+        match reason {
+            "zone" => self.upstream_throttled_zone.inc(),
+            "server" => self.upstream_throttled_server.inc(),
+            _ => self.upstream_throttled_total.inc(),
+        };
     }
 
     /// A client answered with stale cache data.
@@ -551,6 +587,17 @@ fn snapshot_registry(snapshot: &Snapshot) -> Registry {
         "Entries in the answer cache",
         ConstGauge::new(snapshot.cache_entries),
     );
+    let dropped = Family::<ReasonLabels, Gauge>::default();
+    for (reason, count) in &snapshot.dropped_replies {
+        dropped
+            .get_or_create(&ReasonLabels { reason })
+            .set(i64::try_from(*count).unwrap_or(i64::MAX));
+    }
+    registry.register(
+        "upstream_dropped_replies",
+        "Upstream replies dropped since the start (a count that only grows), by reason: wrong ID, question or 0x20 case, or not a DNS response",
+        dropped,
+    );
 
     let mut rtts: Vec<f64> = snapshot
         .server_srtt_seconds
@@ -678,6 +725,7 @@ mod tests {
         Snapshot {
             cache_entries: 42,
             server_srtt_seconds: vec![0.010, 0.030, 0.020],
+            dropped_replies: vec![("wrong_id", 3), ("wrong_case", 1)],
         }
     }
 
@@ -760,6 +808,7 @@ mod tests {
             "rootward_cache_evictions_total 5",
             "# TYPE rootward_cache_entries gauge",
             "rootward_cache_entries 42",
+            "rootward_upstream_dropped_replies{reason=\"wrong_id\"} 3",
             "rootward_upstream_servers 3",
             "# TYPE rootward_upstream_srtt_seconds gauge",
             r#"rootward_upstream_srtt_seconds{quantile="0.5"} 0.02"#,
@@ -862,6 +911,7 @@ mod tests {
         assert_eq!(quantile(&[], 0.5), None);
         // Non-finite samples are left out of both the count and the quantiles.
         let text = Metrics::new().render(&Snapshot {
+            dropped_replies: Vec::new(),
             cache_entries: 0,
             server_srtt_seconds: vec![f64::NAN, 0.25, f64::INFINITY],
         });
@@ -965,5 +1015,26 @@ mod tests {
         // The first server is unaffected.
         let (status, _, _) = get(first.addr(), "/metrics");
         assert_eq!(status, 200);
+    }
+
+    #[test]
+    fn throttled_upstream_queries_are_counted_by_reason() {
+        let m = Metrics::new();
+        let before = m.render(&snapshot());
+        for reason in ["zone", "server", "total"] {
+            let line = format!("rootward_upstream_throttled_total{{reason=\"{reason}\"}} 0");
+            assert!(has_line(&before, &line), "missing {line:?} in:\n{before}");
+        }
+        m.upstream_throttled("zone");
+        m.upstream_throttled("zone");
+        m.upstream_throttled("server");
+        let after = m.render(&snapshot());
+        for line in [
+            r#"rootward_upstream_throttled_total{reason="zone"} 2"#,
+            r#"rootward_upstream_throttled_total{reason="server"} 1"#,
+            r#"rootward_upstream_throttled_total{reason="total"} 0"#,
+        ] {
+            assert!(has_line(&after, line), "missing {line:?} in:\n{after}");
+        }
     }
 }

@@ -301,10 +301,10 @@ impl Validation {
         let mut groups = group(answers);
         let kind = if rcode == ResponseCode::NXDomain {
             Kind::NxDomain
-        } else if groups.iter().any(|g| {
-            let t = g.records[0].record_type();
-            t == qtype || qtype == RecordType::ANY
-        }) {
+        } else if answers
+            .iter()
+            .any(|r| r.record_type() == qtype || qtype == RecordType::ANY)
+        {
             Kind::Positive
         } else {
             Kind::NoData
@@ -349,8 +349,7 @@ impl Validation {
             return Step::Done(v);
         }
         if self.groups.is_empty() {
-            // Nothing to validate (an error, or no SOA to go by).
-            return self.finish(Verdict::default());
+            return self.unproven();
         }
         for i in 0..self.groups.len() {
             if self.groups[i].outcome.is_some() {
@@ -368,6 +367,34 @@ impl Validation {
         }
         let verdict = self.combine();
         self.finish(verdict)
+    }
+
+    /// An answer with no RRset to check: a negative answer without SOA or
+    /// proof, or records of a type that signs nothing (RRSIG). In a signed
+    /// zone a negative answer must come with its proof, so stripping it
+    /// cannot turn a forged denial into an acceptable one.
+    fn unproven(&mut self) -> Step {
+        if self.kind == Kind::Positive {
+            return self.finish(Verdict {
+                security: Security::Indeterminate,
+                ede: None,
+            });
+        }
+        let last = final_name(&self.qname, &self.answers);
+        match self.chain_to(&last) {
+            Chain::Need(name, rtype) => {
+                if let Err(l) = self.budget.spend_fetch() {
+                    return self.finish(bogus(limit_ede(l)));
+                }
+                Step::Fetch(name, rtype)
+            }
+            Chain::Secure { .. } => self.finish(bogus(NSEC_MISSING)),
+            Chain::Insecure => self.finish(Verdict {
+                security: Security::Insecure,
+                ede: None,
+            }),
+            Chain::Bogus(e) => self.finish(bogus(e)),
+        }
     }
 
     fn finish(&mut self, verdict: Verdict) -> Step {

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
@@ -167,7 +167,10 @@ impl SocketUpstream {
     /// same deadline, accepting a case-insensitive match. That costs one
     /// extra round trip to non-echoing servers only, as Unbound's caps
     /// fallback does. At most one fallback per call: once `caps` is off no
-    /// reply can fail on case.
+    /// reply can fail on case. The fallback's reply must carry the same
+    /// data as the reply whose case was wrong (TTLs aside): a forger who
+    /// got port and ID right but not the case cannot turn 0x20 off and
+    /// then win with a second, blind guess.
     async fn udp(
         &self,
         server: SocketAddr,
@@ -176,6 +179,7 @@ impl SocketUpstream {
         caps: &mut bool,
         deadline: Instant,
     ) -> Result<(Message, Sent), UpstreamError> {
+        let mut suspect: Option<Message> = None;
         if *caps {
             let mut name = query.name.clone();
             name.randomize_label_case();
@@ -189,9 +193,10 @@ impl SocketUpstream {
                 .udp_once(server, &sent, edns, CaseMatch::Exact, deadline)
                 .await?
             {
-                Some(reply) => return Ok((reply, sent)),
-                None => {
+                Ok(reply) => return Ok((reply, sent)),
+                Err(wrong_case) => {
                     debug!(%server, "reply does not echo the 0x20 case: retrying without 0x20");
+                    suspect = wrong_case;
                     *caps = false;
                 }
             }
@@ -206,15 +211,20 @@ impl SocketUpstream {
             .udp_once(server, &sent, edns, CaseMatch::Insensitive, deadline)
             .await?
         {
-            Some(reply) => Ok((reply, sent)),
+            Ok(reply) => match &suspect {
+                Some(first) if !same_data(first, &reply) => Err(UpstreamError::Malformed(
+                    "the reply without 0x20 differs from the one in the wrong case".into(),
+                )),
+                _ => Ok((reply, sent)),
+            },
             // A case-insensitive match cannot fail on case alone.
-            None => Err(UpstreamError::Malformed("reply case mismatch".into())),
+            Err(_) => Err(UpstreamError::Malformed("reply case mismatch".into())),
         }
     }
 
     /// Sends `sent` once on a fresh socket and waits for the matching reply.
-    /// `Ok(None)`: a reply that differs from it only in the case of the name
-    /// (possible with [`CaseMatch::Exact`] only).
+    /// `Ok(Err(reply))`: a reply that differs from it only in the case of
+    /// the name (possible with [`CaseMatch::Exact`] only), if it parses.
     async fn udp_once(
         &self,
         server: SocketAddr,
@@ -222,7 +232,7 @@ impl SocketUpstream {
         edns: bool,
         case: CaseMatch,
         deadline: Instant,
-    ) -> Result<Option<Message>, UpstreamError> {
+    ) -> Result<Result<Message, Option<Message>>, UpstreamError> {
         let socket = bind_random_port(self.source_ip(server)).await?;
         socket
             .connect(server)
@@ -237,11 +247,11 @@ impl SocketUpstream {
                 Ok(r) => r.map_err(UpstreamError::from_io)?,
             };
             match check(&buf[..len], id, sent, case) {
-                Ok(reply) => return Ok(Some(reply)),
+                Ok(reply) => return Ok(Ok(reply)),
                 Err(reason) => {
                     reason.count();
                     if reason == Mismatch::WrongCase {
-                        return Ok(None);
+                        return Ok(Err(Message::from_vec(&buf[..len]).ok()));
                     }
                     trace!(%server, ?reason, "dropped a datagram that does not match the query");
                 }
@@ -349,6 +359,25 @@ async fn bind_random_port(ip: IpAddr) -> Result<UdpSocket, UpstreamError> {
     UdpSocket::bind(SocketAddr::new(ip, 0))
         .await
         .map_err(UpstreamError::from_io)
+}
+
+/// Whether two replies carry the same data: rcode and every section's
+/// records, in any order, TTLs aside (names compare case-insensitively).
+fn same_data(a: &Message, b: &Message) -> bool {
+    fn same(x: &[Record], y: &[Record]) -> bool {
+        let strip = |r: &Record| {
+            let mut r = r.clone();
+            r.ttl = 0;
+            r
+        };
+        let x: Vec<Record> = x.iter().map(strip).collect();
+        let y: Vec<Record> = y.iter().map(strip).collect();
+        x.len() == y.len() && x.iter().all(|r| y.contains(r)) && y.iter().all(|r| x.contains(r))
+    }
+    a.metadata.response_code == b.metadata.response_code
+        && same(&a.answers, &b.answers)
+        && same(&a.authorities, &b.authorities)
+        && same(&a.additionals, &b.additionals)
 }
 
 /// Builds the query message: random ID (RFC 5452 §4.3), RD=0, the name
@@ -791,6 +820,39 @@ mod tests {
         assert!(!seen[0].name.eq_case(&original.name), "{seen:?}");
         assert!(seen[1].name.eq_case(&original.name), "{seen:?}");
         assert!(dropped_replies().wrong_case > before.wrong_case);
+    }
+
+    #[tokio::test]
+    async fn a_forgery_in_the_wrong_case_cannot_switch_0x20_off_and_win() {
+        const OCTET: u8 = 9;
+        let original = query("TheQuickBrownFox.JumpsOverTheLazyDog.Example.");
+        let given = original.name.clone();
+        // The 0x20 query is "answered" first by a forger who got port and
+        // ID right but not the case; the fallback query (sent in the case
+        // given) gets the true answer.
+        let responder = Responder::start(OCTET, move |_, q, _| {
+            if q.queries[0].name().eq_case(&given) {
+                return vec![answer(q)];
+            }
+            let mut forged = reply(q);
+            let lower = q.queries[0].name().to_lowercase();
+            forged.queries[0].set_name(lower.clone());
+            forged.add_answer(Record::from_rdata(
+                lower,
+                300,
+                RData::A(A([6, 6, 6, 6].into())),
+            ));
+            vec![forged]
+        })
+        .await;
+        let r = upstream(OCTET, true)
+            .query(responder.addr, &original, CALL_TIMEOUT)
+            .await;
+        assert!(
+            matches!(r, Err(UpstreamError::Malformed(_))),
+            "the fallback's answer differs from the wrong-case one: neither is taken, got {r:?}"
+        );
+        assert_eq!(responder.seen().len(), 2);
     }
 
     #[tokio::test]

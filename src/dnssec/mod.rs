@@ -14,6 +14,8 @@ pub mod anchor;
 pub mod denial;
 pub mod limits;
 pub mod validator;
+#[cfg(test)]
+mod validator_tests;
 pub mod verify;
 
 /// How far an answer can be trusted (RFC 4033 §5, RFC 4035 §4.3).

@@ -31,7 +31,9 @@ pub enum Security {
     Insecure,
     /// Should be signed and is not, or the signatures do not verify.
     Bogus,
-    /// Could not be decided (a DS or DNSKEY could not be fetched).
+    /// Nothing in the answer can carry a signature (an RRSIG query's
+    /// answer): served, without AD. A DS or DNSKEY that cannot be fetched
+    /// makes an answer bogus instead (fail closed, EDE 9).
     Indeterminate,
 }
 

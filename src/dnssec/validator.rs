@@ -177,6 +177,10 @@ pub struct Validation {
     groups: Vec<Group>,
     answers: Vec<Record>,
     fetched: HashMap<(Name, RecordType), Fetched>,
+    /// DS sets whose signature already verified in this validation (the
+    /// walk restarts from the anchor at every step; each set is checked
+    /// once).
+    ds_verified: std::collections::HashSet<Name>,
     budget: Budget,
     now: UnixTime,
     done: Option<Verdict>,
@@ -327,6 +331,7 @@ impl Validation {
             groups,
             answers: answers.to_vec(),
             fetched: HashMap::new(),
+            ds_verified: Default::default(),
             budget: Budget::new(),
             now,
             done: None,
@@ -509,14 +514,22 @@ impl Validation {
             if f.rcode == ResponseCode::NoError && !ds_set.is_empty() {
                 // A DS set: signed by the parent, it authenticates the
                 // child's keys (RFC 4035 §5.2).
-                if let Err(e) = verify::verify_rrset(
-                    &ds_set,
-                    &ds_sigs,
-                    &zone,
-                    &keys,
-                    self.now,
-                    &mut self.budget,
-                ) {
+                let checked = if self.ds_verified.contains(&child) {
+                    Ok(())
+                } else {
+                    verify::verify_rrset(
+                        &ds_set,
+                        &ds_sigs,
+                        &zone,
+                        &keys,
+                        self.now,
+                        &mut self.budget,
+                    )
+                    .map(|_| {
+                        self.ds_verified.insert(child.clone());
+                    })
+                };
+                if let Err(e) = checked {
                     let e = match e {
                         VerifyError::Limit(l) => return Chain::Bogus(limit_ede(l)),
                         VerifyError::NoSignatures => DS_UNSIGNED,

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::address_policy::AddressPolicy;
 use super::infra_cache::InfraCache;
 use super::limits::MAX_RETRY_ROUNDS;
-use crate::cache::Cache;
+use crate::cache::{Cache, QuestionKey};
 use crate::clock::Timestamp;
 use crate::root_hints::RootHints;
 
@@ -197,16 +197,30 @@ pub fn record_addr(r: &Record) -> Option<IpAddr> {
 
 /// Live cached A and AAAA addresses of `name`.
 pub fn cached_addrs(cache: &Cache, name: &Name, now: Timestamp) -> Vec<IpAddr> {
-    [RecordType::A, RecordType::AAAA]
-        .into_iter()
-        .filter_map(|t| cache.rrset(name, t, now))
-        .flat_map(|set| {
-            set.records
-                .iter()
-                .filter_map(record_addr)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let mut addrs = Vec::new();
+    for t in [RecordType::A, RecordType::AAAA] {
+        // An answer to the address question itself (authoritative data,
+        // kept only in the answer cache), else glue or addresses from the
+        // RRset cache.
+        let answered: Vec<IpAddr> = cache
+            .answer(&QuestionKey::new(name, t), now)
+            .map(|a| {
+                a.answers
+                    .iter()
+                    .filter(|r| &r.name == name && r.record_type() == t)
+                    .filter_map(record_addr)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !answered.is_empty() {
+            addrs.extend(answered);
+            continue;
+        }
+        if let Some(set) = cache.rrset(name, t, now) {
+            addrs.extend(set.records.iter().filter_map(record_addr));
+        }
+    }
+    addrs
 }
 
 #[cfg(test)]

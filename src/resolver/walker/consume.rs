@@ -62,6 +62,9 @@ impl Walker {
                         elapsed.as_millis()
                     )
                 });
+                // Only a timeout or a missing route teaches anything about
+                // the server; a query not sent (`Throttled`: too many in
+                // flight) just leaves it tried for this walk.
                 if matches!(e, UpstreamError::Timeout) {
                     self.infra.record_timeout(ip, out.timeout, Instant::now());
                     if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut())
@@ -164,7 +167,13 @@ impl Walker {
             ReplyKind::Lame(_) => self.infra.record_lame(ip, &out.zone, Instant::now()),
             ReplyKind::Answer { chain, mut records } => {
                 self.store_sets(&chain, answer_trust, now);
-                self.store_sets(&records, answer_trust, now);
+                // The final addresses of a client's question go to the
+                // answer cache (end_frame), which the walk also reads NS
+                // addresses from (`cached_addrs`); NS and DNAME sets are the
+                // walk's own working data.
+                if !matches!(qtype, RecordType::A | RecordType::AAAA) {
+                    self.store_sets(&records, answer_trust, now);
+                }
                 if qtype == RecordType::NS {
                     self.store_sets(&reply.additionals, Trust::Glue, now);
                 }
@@ -329,9 +338,13 @@ impl Walker {
         }));
     }
 
-    /// Caches records grouped into RRsets. CNAMEs synthesised from a DNAME
-    /// in the same records are left out: only the DNAME is data the server
-    /// vouched for (RFC 6672 §3.4); the synthesis is redone from it.
+    /// Caches records grouped into RRsets, of the types a walk reads back
+    /// from the RRset cache: NS sets (zone cuts), addresses (of NS names)
+    /// and DNAMEs. Everything else a client asked for lives in the answer
+    /// cache only: keeping a second copy would cost a cache entry per name
+    /// for nothing. CNAMEs synthesised from a DNAME in the same records are
+    /// left out: only the DNAME is data the server vouched for (RFC 6672
+    /// §3.4); the synthesis is redone from it.
     fn store_sets(&self, records: &[Record], trust: Trust, now: Timestamp) {
         let mut sets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
         let dname_owners: Vec<&Name> = records
@@ -340,11 +353,10 @@ impl Walker {
             .map(|r| &r.name)
             .collect();
         for r in records {
-            if matches!(
+            if !matches!(
                 r.record_type(),
-                RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+                RecordType::NS | RecordType::A | RecordType::AAAA | RecordType::DNAME
             ) {
-                // Signatures and proofs travel with answers, not RRsets.
                 continue;
             }
             let synthesised = r.record_type() == RecordType::CNAME

@@ -1,7 +1,7 @@
 //! Resident memory per cached name, in-process: the cache filled the way a
 //! walk fills it for an A question answered by an authoritative server
-//! (the final answer stored under the question, its response pre-encoded
-//! by a first hit; the walk keeps no second copy in the RRset cache), then
+//! (the final answer stored under the question, in wire form; the walk
+//! keeps no second copy in the RRset cache), then
 //! `VmRSS` from /proc/self/status before and after.
 //!
 //! `cargo bench --bench cache_memory` (`CACHE_MEMORY_NAMES`, default
@@ -47,10 +47,6 @@ fn main() {
         let record = Record::from_rdata(name.clone(), 86_400, RData::A(A([192, 0, 2, 1].into())));
         let key = QuestionKey::new(&name, RecordType::A);
         cache.store_positive(key.clone(), vec![record], now);
-        if let Some(hit) = cache.answer(&key, now) {
-            // The first hit encodes the response once (without DO, with EDNS).
-            let _ = hit.encoded(true);
-        }
     }
     let entries = cache.entry_count();
     let after = rss_kib();

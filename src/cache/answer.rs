@@ -7,8 +7,6 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
-use std::sync::OnceLock;
-
 use hickory_proto::op::Query;
 
 use super::ttl::remaining;
@@ -61,70 +59,108 @@ impl AnswerKind {
     }
 }
 
-/// A resolved answer as stored. Each record keeps its own store-time TTL;
-/// the entry lives as long as its shortest one (`ttl`).
+/// A resolved answer as stored: in wire form only (see
+/// [`wire`](super::wire)), a few hundred bytes less per entry than hickory
+/// records. Each record keeps its own store-time TTL; the entry lives as
+/// long as its shortest one (`ttl`).
 #[derive(Debug, Clone)]
 pub struct CachedAnswer {
     /// Positive, NODATA or NXDOMAIN.
     pub kind: AnswerKind,
-    /// Answer section (CNAME chain then the final RRset).
-    pub answers: Vec<Record>,
-    /// Authority section (the SOA of a negative answer).
-    pub authorities: Vec<Record>,
     /// Lifetime of the entry: the smallest record TTL.
     pub ttl: u32,
     /// When it was stored.
     pub stored_at: Timestamp,
-    /// The question as first asked (its case is the encoded one).
-    pub question: QuestionKey,
     /// What validation made of it; `Unchecked` entries (stored by a walk
     /// before validation, or with validation off) are not served to
     /// clients while validation is on.
     pub security: Security,
     /// Why a bogus answer failed validation (RFC 8914), for its SERVFAIL.
     pub ede: Option<ExtendedError>,
-    /// The response encoded once, without and with our OPT, on first use;
-    /// only for clients without DO (no DNSSEC records in it).
-    pub wire: [OnceLock<Option<EncodedAnswer>>; 2],
+    /// The response with every record, DNSSEC ones included (for clients
+    /// that set DO, and for the walk).
+    full: EncodedAnswer,
+    /// The response without RRSIG/NSEC/NSEC3 (RFC 4035 §3.2.1), when the
+    /// full one has any.
+    plain: Option<EncodedAnswer>,
 }
 
 impl CachedAnswer {
+    /// Encodes an answer to `question` for the cache. `None` if hickory
+    /// cannot encode its records (it is then not cached).
+    pub fn new(
+        question: &QuestionKey,
+        kind: AnswerKind,
+        answers: &[Record],
+        authorities: &[Record],
+        ttl: u32,
+        stored_at: Timestamp,
+    ) -> Option<Self> {
+        let query = Query::query(question.name.clone(), question.qtype);
+        let rcode = kind.rcode();
+        let full = EncodedAnswer::build(&query, rcode, answers, authorities)?;
+        let qtype = question.qtype;
+        let has_dnssec = answers
+            .iter()
+            .chain(authorities.iter())
+            .any(|r| is_dnssec_only(r, qtype));
+        let plain = if has_dnssec {
+            Some(EncodedAnswer::build(
+                &query,
+                rcode,
+                &without_dnssec(answers, qtype),
+                &without_dnssec(authorities, qtype),
+            )?)
+        } else {
+            None
+        };
+        Some(Self {
+            kind,
+            ttl,
+            stored_at,
+            security: Security::Unchecked,
+            ede: None,
+            full,
+            plain,
+        })
+    }
+
     /// Seconds left at `now`; zero means expired.
     pub fn remaining(&self, now: Timestamp) -> u32 {
         remaining(self.ttl, self.stored_at, now)
     }
 
-    /// The pre-encoded response (with our OPT when `edns`), built on first
-    /// use; `None` if hickory could not encode it.
-    pub fn encoded(&self, edns: bool) -> Option<&EncodedAnswer> {
-        self.wire[usize::from(edns)]
-            .get_or_init(|| {
-                let query = Query::query(self.question.name.clone(), self.question.qtype);
-                let qtype = self.question.qtype;
-                EncodedAnswer::build(
-                    &query,
-                    self.kind.rcode(),
-                    &without_dnssec(&self.answers, qtype),
-                    &without_dnssec(&self.authorities, qtype),
-                    edns,
-                )
-            })
-            .as_ref()
+    /// The encoded response for a client with or without DO.
+    pub fn encoded(&self, dnssec_ok: bool) -> &EncodedAnswer {
+        match (&self.plain, dnssec_ok) {
+            (Some(plain), false) => plain,
+            _ => &self.full,
+        }
+    }
+
+    /// Answer and authority records as stored (DNSSEC ones included).
+    pub fn records(&self) -> (Vec<Record>, Vec<Record>) {
+        self.full.records().unwrap_or_default()
+    }
+
+    /// Heap bytes held (the encoded responses).
+    pub fn heap_size(&self) -> usize {
+        self.full.heap_size() + self.plain.as_ref().map_or(0, EncodedAnswer::heap_size)
     }
 
     /// Answer and authority records with every TTL counted down to `now`.
     pub fn sections_at(&self, now: Timestamp) -> (Vec<Record>, Vec<Record>) {
-        let age = |records: &[Record]| {
+        let (answers, authorities) = self.records();
+        let age = |records: Vec<Record>| {
             records
-                .iter()
-                .map(|r| {
-                    let mut r = r.clone();
+                .into_iter()
+                .map(|mut r| {
                     r.ttl = remaining(r.ttl, self.stored_at, now);
                     r
                 })
                 .collect()
         };
-        (age(&self.answers), age(&self.authorities))
+        (age(answers), age(authorities))
     }
 }
 

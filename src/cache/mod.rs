@@ -311,20 +311,14 @@ impl Cache {
         if ttl == 0 {
             return;
         }
-        self.answers.insert(
-            key.clone(),
-            Arc::new(CachedAnswer {
-                kind,
-                answers,
-                authorities,
-                ttl,
-                stored_at: now,
-                question: key,
-                security: verdict.security,
-                ede: verdict.ede,
-                wire: Default::default(),
-            }),
-        );
+        let Some(mut entry) = CachedAnswer::new(&key, kind, &answers, &authorities, ttl, now)
+        else {
+            // hickory cannot encode a record of it: not cached.
+            return;
+        };
+        entry.security = verdict.security;
+        entry.ede = verdict.ede;
+        self.answers.insert(key, Arc::new(entry));
     }
 
     /// Records that `name` does not exist, whatever the type, and so nothing

@@ -61,10 +61,11 @@ impl Resolution {
             r.ttl = STALE_ANSWER_TTL;
             r
         };
+        let (answers, authorities) = cached.records();
         Self {
             rcode: cached.kind.rcode(),
-            answers: cached.answers.iter().cloned().map(ttl).collect(),
-            authorities: cached.authorities.iter().cloned().map(ttl).collect(),
+            answers: answers.into_iter().map(ttl).collect(),
+            authorities: authorities.into_iter().map(ttl).collect(),
             ede: Some(ExtendedError::STALE_ANSWER),
             security: cached.security,
         }

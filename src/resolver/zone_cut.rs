@@ -205,7 +205,8 @@ pub fn cached_addrs(cache: &Cache, name: &Name, now: Timestamp) -> Vec<IpAddr> {
         let answered: Vec<IpAddr> = cache
             .answer(&QuestionKey::new(name, t), now)
             .map(|a| {
-                a.answers
+                a.records()
+                    .0
                     .iter()
                     .filter(|r| &r.name == name && r.record_type() == t)
                     .filter_map(record_addr)

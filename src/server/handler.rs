@@ -24,6 +24,7 @@ use super::response::ReplyTo;
 use super::response::{Transport, encode_answer, encode_error, encode_slip};
 use crate::cache::CachedAnswer;
 use crate::cache::answer::{is_dnssec_only, without_dnssec};
+use crate::cache::wire::{OPT_LEN, Patch};
 use crate::clock::Timestamp;
 use crate::config::DenyAction;
 use crate::dnssec::Security;
@@ -254,9 +255,10 @@ impl<U: Upstream> Handler<U> {
 /// The tracing target of the query log (one event per answered query).
 pub const QUERY_LOG_TARGET: &str = "rootward::query";
 
-/// The cached answer's pre-encoded response patched for this request, when
-/// the general encoder would produce the same: no DNSSEC OK bit to echo,
-/// and small enough for the client (else it needs truncation).
+/// The cached answer's pre-encoded response patched for this request
+/// (DO or not, EDNS or not), when the general encoder would produce the
+/// same: not bogus (that is a SERVFAIL with its reason) and small enough
+/// for the client (else it needs truncation).
 fn pre_encoded(
     entry: &CachedAnswer,
     to: &ReplyTo,
@@ -264,26 +266,29 @@ fn pre_encoded(
     now: Timestamp,
     transport: Transport,
 ) -> Option<Vec<u8>> {
-    if to.edns.is_some_and(|e| e.dnssec_ok) || entry.security == Security::Bogus {
+    if entry.security == Security::Bogus {
         return None;
     }
-    let encoded = entry.encoded(to.edns.is_some())?;
-    let ad = entry.security == Security::Secure && to.authentic_data;
-    if encoded.len() > to.limit(transport) {
+    let dnssec_ok = to.edns.is_some_and(|e| e.dnssec_ok);
+    let encoded = entry.encoded(dnssec_ok);
+    let opt = if to.edns.is_some() { OPT_LEN } else { 0 };
+    if encoded.len() + opt > to.limit(transport) {
         return None;
     }
+    // AD only for a secure answer, to a client that showed it understands
+    // AD by setting DO or AD (RFC 6840 §5.7).
+    let ad = entry.security == Security::Secure && (dnssec_ok || to.authentic_data);
     // The question is the first name of the request, right after the
     // header, in the client's case.
     let qname = request.get(HEADER_LEN..HEADER_LEN + encoded.qname_len())?;
-    encoded.render(
-        to.id,
-        to.recursion_desired,
-        to.checking_disabled,
+    let patch = Patch {
+        id: to.id,
+        rd: to.recursion_desired,
+        cd: to.checking_disabled,
         ad,
-        qname,
-        entry.stored_at,
-        now,
-    )
+        edns: to.edns.map(|e| e.dnssec_ok),
+    };
+    encoded.render(patch, qname, entry.stored_at, now)
 }
 
 /// REFUSED for a request (its ID and question echoed when they parse).

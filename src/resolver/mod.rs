@@ -10,6 +10,7 @@
 pub mod address_policy;
 pub mod classify;
 pub mod dname;
+pub mod inflight;
 pub mod infra_cache;
 pub mod limits;
 pub mod qname_min;
@@ -35,7 +36,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 use moka::sync::Cache as MokaCache;
 use tokio::sync::OnceCell;
-use tracing::debug;
+use tracing::{debug, trace};
 
 pub use address_policy::AddressPolicy;
 pub use resolution::{ExtendedError, Resolution};
@@ -53,7 +54,7 @@ use crate::dnssec::validator::{Fetched, Step, Validation, Validator};
 use crate::dnssec::{Security, Verdict};
 use crate::metrics::Metrics;
 use crate::root_hints::RootHints;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamError};
 
 /// Settings of the resolver.
 #[derive(Debug, Clone)]
@@ -126,6 +127,8 @@ pub struct Resolver<U> {
     failures: MokaCache<QuestionKey, Timestamp>,
     /// What each server's RTT, timeouts and lameness have been.
     infra: Arc<InfraCache>,
+    /// Upstream queries in flight, bounded per zone, per server and overall.
+    inflight: inflight::InFlight,
     /// Counters for upstream traffic, if the server keeps metrics.
     metrics: Option<Arc<Metrics>>,
     /// DNSSEC validation, when on.
@@ -164,6 +167,7 @@ impl<U: Upstream> Resolver<U> {
                 infra_cache::DEFAULT_CAPACITY,
                 config.upstream_timeout,
             )),
+            inflight: inflight::InFlight::default(),
             config,
             metrics: None,
             validator: None,
@@ -181,6 +185,13 @@ impl<U: Upstream> Resolver<U> {
     /// Whether answers are validated.
     pub fn validating(&self) -> bool {
         self.validator.is_some()
+    }
+
+    /// Bounds upstream queries in flight by `limits` instead of the
+    /// defaults ([`inflight::Limits::default`]).
+    pub fn with_upstream_limits(mut self, limits: inflight::Limits) -> Self {
+        self.inflight = inflight::InFlight::new(limits);
+        self
     }
 
     /// Counts upstream queries and timeouts into `metrics`.
@@ -465,16 +476,34 @@ impl<U: Upstream> Resolver<U> {
                     Action::Done(resolution) => return resolution,
                     Action::Send(out) => {
                         let started = tokio::time::Instant::now();
-                        let reply = self
-                            .upstream
-                            .query(out.server, &out.query, out.timeout)
-                            .await;
-                        if let Some(m) = &self.metrics {
-                            m.upstream_query();
-                            if matches!(reply, Err(crate::upstream::UpstreamError::Timeout)) {
-                                m.upstream_timeout();
+                        // A slot in flight, held until the reply or timeout;
+                        // past a bound the query is shed, not queued.
+                        let reply = match self.inflight.acquire(&out.zone, out.server.ip()) {
+                            Ok(_slot) => {
+                                // Counted when sent: a query abandoned at the
+                                // resolution timeout was sent all the same.
+                                if let Some(m) = &self.metrics {
+                                    m.upstream_query();
+                                }
+                                let reply = self
+                                    .upstream
+                                    .query(out.server, &out.query, out.timeout)
+                                    .await;
+                                if let Some(m) = &self.metrics
+                                    && matches!(reply, Err(UpstreamError::Timeout))
+                                {
+                                    m.upstream_timeout();
+                                }
+                                reply
                             }
-                        }
+                            Err(limit) => {
+                                trace!(zone = %out.zone, server = %out.server, limit = limit.label(), "too many upstream queries in flight: not sent");
+                                if let Some(m) = &self.metrics {
+                                    m.upstream_throttled(limit.label());
+                                }
+                                Err(UpstreamError::Throttled(limit.label()))
+                            }
+                        };
                         walker.on_reply(reply, started.elapsed(), self.clock.now());
                     }
                     Action::Lookup(lookup) => {

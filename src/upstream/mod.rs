@@ -50,6 +50,12 @@ pub enum UpstreamError {
     /// The reply could not be parsed, or TCP framing was broken.
     #[error("malformed reply: {0}")]
     Malformed(String),
+    /// Not sent: too many queries already in flight (the bound named:
+    /// `zone`, `server` or `total`; see `resolver::inflight`). The server
+    /// is skipped for this walk but nothing is learned about it: it is
+    /// not a timeout and not lameness.
+    #[error("not sent: too many upstream queries in flight ({0} limit)")]
+    Throttled(&'static str),
 }
 
 impl UpstreamError {

@@ -79,6 +79,8 @@ pub struct Responder {
     zones: Vec<Zone>,
     behaviour: Mutex<Behaviour>,
     seen: Mutex<Vec<SeenQuery>>,
+    /// When each query in `seen` arrived, in the same order.
+    arrived: Mutex<Vec<Instant>>,
 }
 
 /// A cloneable handle to a running server's behaviour and query log.
@@ -160,6 +162,10 @@ impl AuthorityServer {
         self.handle.total()
     }
 
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.handle.arrivals()
+    }
+
     pub fn clear(&self) {
         self.handle.clear()
     }
@@ -195,6 +201,11 @@ impl AuthorityHandle {
         self.shared.responder.total()
     }
 
+    /// When each recorded query arrived, in arrival order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.responder.arrivals()
+    }
+
     /// Forgets the recorded queries.
     pub fn clear(&self) {
         self.shared.responder.clear()
@@ -209,6 +220,7 @@ impl Responder {
             zones,
             behaviour: Mutex::new(behaviour),
             seen: Mutex::new(Vec::new()),
+            arrived: Mutex::new(Vec::new()),
         }
     }
 
@@ -253,9 +265,15 @@ impl Responder {
         self.seen.lock().unwrap().len()
     }
 
+    /// When each recorded query arrived, in arrival order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrived.lock().unwrap().clone()
+    }
+
     /// Forgets the recorded queries.
     pub fn clear(&self) {
-        self.seen.lock().unwrap().clear()
+        self.seen.lock().unwrap().clear();
+        self.arrived.lock().unwrap().clear();
     }
 }
 
@@ -355,6 +373,7 @@ impl Responder {
                 .lock()
                 .unwrap()
                 .push((transport, name, q.query_type(), had_edns));
+            self.arrived.lock().unwrap().push(Instant::now());
         }
         let behaviour = self.behaviour.lock().unwrap().clone();
         match behaviour {

@@ -581,11 +581,17 @@ fn print_figures(
         cached.quantile_ms(0.99),
         cached.max_ms(),
     );
+    let mut arrivals: Vec<Instant> = tree.victims.iter().flat_map(|v| v.arrivals()).collect();
+    arrivals.sort();
+    let span = match (arrivals.first(), arrivals.last()) {
+        (Some(first), Some(last)) => last.duration_since(*first).as_secs_f64(),
+        _ => 0.0,
+    };
     println!(
-        "FLOOD {case}: victim's servers received {victim} queries ({:.0}/s over the flood's \
-         {secs:.2} s; amplification {:.3} per flood query); rootward: {} upstream queries sent \
-         in all, {} timed out, {} throttled (zone {}, server {}, total {})",
-        victim as f64 / secs,
+        "FLOOD {case}: victim's servers received {victim} queries over {span:.2} s from the \
+         first to the last ({:.0}/s; amplification {:.3} per flood query); rootward: {} \
+         upstream queries sent in all, {} timed out, {} throttled (zone {}, server {}, total {})",
+        victim as f64 / span.max(1e-3),
         victim as f64 / flood.sent as f64,
         up.queries,
         up.timeouts,

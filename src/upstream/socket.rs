@@ -240,9 +240,12 @@ impl SocketUpstream {
             .map_err(UpstreamError::from_io)?;
         let (id, bytes) = encode(sent, edns)?;
         socket.send(&bytes).await.map_err(UpstreamError::from_io)?;
-        let mut buf = vec![0u8; MAX_UDP_REPLY];
+        // Room for the largest datagram, left uninitialised: `recv_buf`
+        // writes into the spare capacity, so no 64 KiB are zeroed per query.
+        let mut buf = Vec::with_capacity(MAX_UDP_REPLY);
         for _ in 0..MAX_MISMATCHED_REPLIES {
-            let len = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            buf.clear();
+            let len = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
                 Err(_) => return Err(UpstreamError::Timeout),
                 Ok(r) => r.map_err(UpstreamError::from_io)?,
             };

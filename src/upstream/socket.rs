@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -407,9 +406,12 @@ fn encode(sent: &Sent, edns: bool) -> Result<(u16, Vec<u8>), UpstreamError> {
 
 /// Parses a reply and checks it answers our query: QR=1, same ID, exactly
 /// one question equal to ours (name, type, class; the name byte for byte
-/// under [`CaseMatch::Exact`]).
+/// under [`CaseMatch::Exact`]). The message comes back with the question
+/// name in the caller's case ([`with_callers_case`]); it is parsed once.
 fn check(bytes: &[u8], id: u16, sent: &Sent, case: CaseMatch) -> Result<Message, Mismatch> {
-    let msg = Message::from_vec(bytes).map_err(|_| Mismatch::Unparsable)?;
+    let restored = with_callers_case(bytes, sent);
+    let msg = Message::from_vec(restored.as_deref().unwrap_or(bytes))
+        .map_err(|_| Mismatch::Unparsable)?;
     if msg.metadata.message_type != MessageType::Response {
         return Err(Mismatch::Unparsable);
     }
@@ -421,10 +423,12 @@ fn check(bytes: &[u8], id: u16, sent: &Sent, case: CaseMatch) -> Result<Message,
             && q.query_type() == sent.qtype
             && q.query_class() == DNSClass::IN =>
         {
-            if case == CaseMatch::Exact && !q.name().eq_case(&sent.name) {
+            // A restored question was the name sent byte for byte: its case
+            // matched.
+            if restored.is_none() && case == CaseMatch::Exact && !q.name().eq_case(&sent.name) {
                 return Err(Mismatch::WrongCase);
             }
-            Ok(restore_case(bytes, sent).unwrap_or(msg))
+            Ok(msg)
         }
         // A FORMERR may legitimately come back without the question.
         [] if msg.metadata.response_code == ResponseCode::FormErr => Ok(msg),
@@ -432,29 +436,53 @@ fn check(bytes: &[u8], id: u16, sent: &Sent, case: CaseMatch) -> Result<Message,
     }
 }
 
-/// The reply re-read with the question name in the caller's case.
+/// The reply with its question name written over in the caller's case,
+/// ready to be parsed.
 ///
 /// Servers compress names in their reply against the question, so the 0x20
 /// case we sent spreads to owner names and targets (`alIAs.eXaMPLE.tEST.`).
 /// The question is the first name of the message, written out in full right
-/// after the 12-byte header; when its bytes are exactly the name we sent,
-/// writing the caller's case over them (the same length: only letters
-/// differ) gives every compressed name its original case, and hickory reads
-/// the message again. `None` when there is nothing to restore or the bytes
-/// are not where they must be.
-fn restore_case(bytes: &[u8], sent: &Sent) -> Option<Message> {
+/// after the 12-byte header; when the reply has one question and its bytes
+/// are exactly the name we sent, writing the caller's case over them (the
+/// same length: only letters differ) gives every compressed name its
+/// original case. Done on the bytes before the one parse, which then reads
+/// the same message as parsing the reply and restoring afterwards would,
+/// but for the case of those letters. `None` when there is nothing to
+/// restore or the bytes are not where they must be: the reply is then
+/// parsed as it came.
+fn with_callers_case(bytes: &[u8], sent: &Sent) -> Option<Vec<u8>> {
     if sent.name.eq_case(&sent.original) {
         return None;
     }
-    let sent_wire = sent.name.to_bytes().ok()?;
-    let original_wire = sent.original.to_bytes().ok()?;
-    let question = bytes.get(HEADER_LEN..HEADER_LEN + sent_wire.len())?;
-    if question != sent_wire.as_slice() || original_wire.len() != sent_wire.len() {
+    // QDCOUNT (RFC 1035 §4.1.1): one question, so the name at the end of
+    // the header is the question's.
+    if bytes.get(4..6) != Some(&[0, 1][..]) {
+        return None;
+    }
+    // The name as sent, in wire form: length-prefixed labels, then the
+    // root's zero byte.
+    let mut at = HEADER_LEN;
+    for label in sent.name.iter() {
+        let end = at + 1 + label.len();
+        if bytes.get(at) != Some(&(label.len() as u8)) || bytes.get(at + 1..end) != Some(label) {
+            return None;
+        }
+        at = end;
+    }
+    if bytes.get(at) != Some(&0) {
         return None;
     }
     let mut patched = bytes.to_vec();
-    patched[HEADER_LEN..HEADER_LEN + original_wire.len()].copy_from_slice(&original_wire);
-    Message::from_vec(&patched).ok()
+    let mut to = HEADER_LEN;
+    for label in sent.original.iter() {
+        let end = to + 1 + label.len();
+        if end > at || patched[to] != label.len() as u8 {
+            return None;
+        }
+        patched[to + 1..end].copy_from_slice(label);
+        to = end;
+    }
+    (to == at).then_some(patched)
 }
 
 /// Length of the DNS header (RFC 1035 §4.1.1); the question follows it.
@@ -468,6 +496,7 @@ mod tests {
 
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{RData, Record};
+    use hickory_proto::serialize::binary::BinEncodable;
     use tokio::net::TcpListener;
     use tokio::task::JoinHandle;
 
@@ -572,6 +601,111 @@ mod tests {
             RData::CNAME(t) => assert!(t.0.eq_case(&name("x.example.")), "{}", t.0),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// What `check` returned before it restored the case ahead of the
+    /// parse: parse the reply, judge it, then parse it again with the
+    /// caller's case written over the question.
+    fn check_parsing_twice(
+        bytes: &[u8],
+        id: u16,
+        sent: &Sent,
+        case: CaseMatch,
+    ) -> Result<Message, Mismatch> {
+        let msg = Message::from_vec(bytes).map_err(|_| Mismatch::Unparsable)?;
+        if msg.metadata.message_type != MessageType::Response {
+            return Err(Mismatch::Unparsable);
+        }
+        if msg.metadata.id != id {
+            return Err(Mismatch::WrongId);
+        }
+        match msg.queries.as_slice() {
+            [q] if q.name() == &sent.name
+                && q.query_type() == sent.qtype
+                && q.query_class() == DNSClass::IN =>
+            {
+                if case == CaseMatch::Exact && !q.name().eq_case(&sent.name) {
+                    return Err(Mismatch::WrongCase);
+                }
+                let restored = (|| {
+                    if sent.name.eq_case(&sent.original) {
+                        return None;
+                    }
+                    let sent_wire = sent.name.to_bytes().ok()?;
+                    let original_wire = sent.original.to_bytes().ok()?;
+                    let question = bytes.get(HEADER_LEN..HEADER_LEN + sent_wire.len())?;
+                    if question != sent_wire.as_slice() || original_wire.len() != sent_wire.len() {
+                        return None;
+                    }
+                    let mut patched = bytes.to_vec();
+                    patched[HEADER_LEN..HEADER_LEN + original_wire.len()]
+                        .copy_from_slice(&original_wire);
+                    Message::from_vec(&patched).ok()
+                })();
+                Ok(restored.unwrap_or(msg))
+            }
+            [] if msg.metadata.response_code == ResponseCode::FormErr => Ok(msg),
+            _ => Err(Mismatch::WrongQuestion),
+        }
+    }
+
+    #[test]
+    fn restoring_the_case_before_the_parse_changes_no_outcome() {
+        let s = Sent {
+            name: name("WwW.ExAmPlE."),
+            original: name("www.example."),
+            qtype: RecordType::A,
+            dnssec_ok: false,
+        };
+        let (id, bytes) = encode(&s, true).unwrap();
+        let with_answer = |m: &mut Message| {
+            m.add_answer(Record::from_rdata(
+                m.queries[0].name().clone(),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+            ));
+        };
+        let replies: Vec<Vec<u8>> = vec![
+            reply_to(&bytes, |_| {}),
+            reply_to(&bytes, with_answer),
+            reply_to(&bytes, |m| {
+                let lower = m.queries[0].name().to_lowercase();
+                m.queries[0].set_name(lower);
+                with_answer(m);
+            }),
+            reply_to(&bytes, |m| m.metadata.id ^= 1),
+            reply_to(&bytes, |m| {
+                m.queries[0].set_query_type(RecordType::AAAA);
+            }),
+            reply_to(&bytes, |m| {
+                m.queries[0].set_query_class(DNSClass::CH);
+            }),
+            reply_to(&bytes, |m| {
+                m.queries.push(m.queries[0].clone());
+            }),
+            reply_to(&bytes, |m| {
+                m.queries.clear();
+                m.metadata.response_code = ResponseCode::FormErr;
+            }),
+            reply_to(&bytes, |m| m.metadata.message_type = MessageType::Query),
+            bytes[..HEADER_LEN + 3].to_vec(),
+            Vec::new(),
+        ];
+        for (i, reply) in replies.iter().enumerate() {
+            for case in [CaseMatch::Exact, CaseMatch::Insensitive] {
+                for sent in [&s, &sent("www.example.")] {
+                    assert_eq!(
+                        check(reply, id, sent, case),
+                        check_parsing_twice(reply, id, sent, case),
+                        "reply {i}, {case:?}, {}",
+                        sent.name
+                    );
+                }
+            }
+        }
+        let got = check(&replies[1], id, &s, CaseMatch::Exact).unwrap();
+        assert!(got.queries[0].name().eq_case(&s.original));
+        assert!(got.answers[0].name.eq_case(&s.original));
     }
 
     #[test]

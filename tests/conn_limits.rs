@@ -22,9 +22,11 @@
 //! fixed-size tables, plus the in-flight work, plus the TCP connections,
 //! each with the answer sizes of this tree.
 //!
-//! Two findings are kept as ignored tests that assert what should hold:
-//! [`trickling_clients_can_hold_every_tcp_slot`] and
-//! [`clients_that_never_read_hold_their_slots_forever`].
+//! Two findings of the first run are fixed and kept as tests:
+//! [`trickling_clients_can_hold_every_tcp_slot`] (at the cap the oldest
+//! connection now makes room for a new one) and
+//! [`clients_that_never_read_hold_their_slots_forever`] (a write that cannot
+//! proceed for the idle timeout now closes the connection).
 
 mod support;
 
@@ -433,8 +435,8 @@ fn idle_connections_over_the_cap_do_not_stop_other_clients() {
     let refused = states.iter().filter(|s| **s == Peer::Closed).count();
     let checked_at = opened.elapsed();
 
-    // A fresh TCP client while the cap is full: closed without an answer
-    // (what tcp.rs does over the cap). Only meaningful while the idle
+    // A fresh TCP client while the cap is full: answered, the oldest idle
+    // connection closed to make room. Only meaningful while the idle
     // connections are surely still open.
     let probe = raw_query(rand::random(), true, "h1.leaf.test.", RecordType::A);
     let fresh_during = Client::with_timeout(addr, Duration::from_secs(1)).tcp_raw(&probe);
@@ -506,9 +508,10 @@ fn idle_connections_over_the_cap_do_not_stop_other_clients() {
         IDLE - CAP
     );
     if fresh_during_checked {
+        // At the cap a new connection takes the oldest one's place.
         assert!(
-            fresh_during.is_none(),
-            "a fresh TCP client was answered while {held} idle connections filled the cap"
+            fresh_during.is_some(),
+            "a fresh TCP client was not answered while {held} idle connections filled the cap"
         );
     }
     assert!(
@@ -725,15 +728,13 @@ fn a_trickling_client_with_short_queries_keeps_its_connection() {
     assert!(still_open && held > Duration::from_secs(10));
 }
 
-/// FINDING (ignored): a handful of trickling clients like the one above
-/// hold every TCP slot for as long as they keep trickling, and a new TCP
-/// client is closed at once the whole time: nothing evicts the slowest or
-/// oldest connection when the cap is reached, and nothing bounds a
-/// connection's lifetime or its minimum rate. What should hold, and does
-/// not: with the cap full of trickling clients, a new client is answered
-/// within the idle timeout plus the body timeout.
+/// Found by the first run: a handful of trickling clients like the one
+/// above held every TCP slot for as long as they kept trickling, and a new
+/// TCP client was closed at once the whole time. Now a new connection at
+/// the cap takes the oldest one's place: with the cap full of trickling
+/// clients, a new client is answered within the idle timeout plus the body
+/// timeout.
 #[test]
-#[ignore = "finding: clients trickling short queries at one byte per 200 ms hold every TCP slot (--max-tcp-connections) indefinitely; new TCP clients are closed at once for as long as they keep going (no eviction, no lifetime or minimum-rate limit in src/server/tcp.rs)"]
 fn trickling_clients_can_hold_every_tcp_slot() {
     const CAP: usize = 4;
     let pace = Duration::from_millis(200);
@@ -884,20 +885,31 @@ fn clients_that_never_read_get_backpressure_not_memory() {
         .filter(|s| peer_state(s) != Peer::Closed)
         .count();
 
-    // Now read: every query gets its answer.
-    let mut got = vec![0usize; CONNS];
+    // Now read, every connection at once (a connection that does not read
+    // for the idle timeout is closed: waiting here would be a client that
+    // stopped reading): every query gets its answer.
     let read_start = Instant::now();
-    for (c, s) in conns.iter_mut().enumerate() {
-        for _ in 0..QUERIES {
-            if read_frame(s, Duration::from_secs(5)).is_none() {
-                break;
-            }
-            got[c] += 1;
-        }
-    }
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|mut s| {
+            thread::spawn(move || {
+                let mut n = 0usize;
+                for _ in 0..QUERIES {
+                    if read_frame(&mut s, Duration::from_secs(5)).is_none() {
+                        break;
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let got: Vec<usize> = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader thread"))
+        .collect();
     let read_took = read_start.elapsed();
     let rss_end = rss_kib(net.pid());
-    drop(conns);
 
     let asked_bytes = (CONNS * QUERIES * 9 / 10 * (big_answer + 2)) as u64;
     let growth = rss_stalled.max(rss_others).saturating_sub(rss_before);
@@ -948,16 +960,13 @@ fn clients_that_never_read_get_backpressure_not_memory() {
     );
 }
 
-/// FINDING (ignored): a connection whose client never reads is never
-/// closed. Once its answers fill the socket buffers, rootward's writer
-/// blocks in `write_all` and its reader in `tx.send` (or waiting for a
-/// pipeline slot) with no timeout; the idle timeout only covers waiting for
-/// a length. So `--max-tcp-connections` such clients (4 here, 256 by
-/// default) take every TCP slot for as long as they keep their sockets
-/// open. What should hold, and does not: a new TCP client is answered
-/// within the idle timeout plus a few seconds.
+/// Found by the first run: a connection whose client never reads was never
+/// closed (the writer blocked in `write_all` with no timeout), so
+/// `--max-tcp-connections` such clients took every TCP slot for as long as
+/// they kept their sockets open. Now a write that cannot proceed for the
+/// idle timeout closes the connection, and at the cap a new connection
+/// takes the oldest one's place: a new TCP client is answered.
 #[test]
-#[ignore = "finding: a TCP client that pipelines queries and never reads is never closed (writer blocks in write_all, reader in tx.send, no write timeout in src/server/tcp.rs); --max-tcp-connections such clients lock every other TCP client out indefinitely"]
 fn clients_that_never_read_hold_their_slots_forever() {
     const CAP: usize = 4;
     let net = Net::start(

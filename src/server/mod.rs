@@ -20,11 +20,11 @@ pub mod udp;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub use handler::Handler;
@@ -138,7 +138,7 @@ pub async fn run<U: Upstream>(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let connections = tcp::Connections::new(limits.max_connections);
     let mut listeners = tokio::task::JoinSet::new();
     for socket in sockets.udp {
         if let Ok(addr) = socket.local_addr() {

@@ -1,19 +1,26 @@
 //! The TCP listener (RFC 7766).
 //!
-//! One connection's path: accepted if under the connection cap (otherwise
-//! closed at once); each 2-byte-length-framed query is handled like a
-//! datagram, misses in their own tasks, so several queries on one connection
-//! are answered as they resolve (RFC 7766 §6.2.1.1: out of order is allowed,
-//! clients match by ID); a writer task sends the framed answers. The
-//! connection closes after `tcp-idle-timeout` without a query, on EOF, on a
-//! broken frame, or at shutdown once its answers are written.
+//! One connection's path: accepted always; when the connection cap is
+//! reached, the oldest connection is closed to make room (so clients that
+//! trickle queries slowly, or never read, cannot lock everyone else out:
+//! they only get their turn). Each 2-byte-length-framed query is handled
+//! like a datagram, misses in their own tasks, so several queries on one
+//! connection are answered as they resolve (RFC 7766 §6.2.1.1: out of order
+//! is allowed, clients match by ID); a writer task sends the framed answers.
+//! The connection closes after `tcp-idle-timeout` without a query, when a
+//! write cannot proceed for as long (a client that does not read), on EOF,
+//! on a broken frame, when evicted, or at shutdown once its answers are
+//! written. Its kernel send buffer is bounded, so a client that does not
+//! read costs at most that much kernel memory.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::timeout;
 use tracing::debug;
 
@@ -29,6 +36,80 @@ const MAX_PIPELINED_PER_CONNECTION: usize = 32;
 /// Time a client has to send the rest of a frame once its length arrived.
 const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Kernel send buffer of a client connection: room for a few full-size
+/// answers (64 KiB each at most, RFC 1035 §4.2.2). Bounded so that a client
+/// that stops reading holds this much kernel memory at most, not the
+/// megabytes Linux's autotuning would grow it to.
+const SEND_BUFFER: usize = 128 * 1024;
+
+/// The TCP connections open across every listener, oldest first, with the
+/// cap on their number (`--max-tcp-connections`).
+#[derive(Debug)]
+pub struct Connections {
+    max: usize,
+    open: Mutex<VecDeque<(u64, Arc<Notify>)>>,
+    next_id: AtomicU64,
+}
+
+impl Connections {
+    /// An empty set capped at `max` (at least one).
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max: max.max(1),
+            open: Mutex::new(VecDeque::new()),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    /// Admits a new connection; at the cap, the oldest one is told to
+    /// close (its slot is taken over now: the old one finishes writing
+    /// what it had and goes).
+    fn admit(self: &Arc<Self>) -> Admitted {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let evict = Arc::new(Notify::new());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        while open.len() >= self.max {
+            match open.pop_front() {
+                Some((_, oldest)) => oldest.notify_one(),
+                None => break,
+            }
+        }
+        open.push_back((id, evict.clone()));
+        Admitted {
+            set: self.clone(),
+            id,
+            evict,
+        }
+    }
+
+    /// Connections open now.
+    pub fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A connection's place in [`Connections`]; leaving it frees the slot.
+struct Admitted {
+    set: Arc<Connections>,
+    id: u64,
+    /// Notified when a newer connection needs the slot.
+    evict: Arc<Notify>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.set.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = open.iter().position(|(id, _)| *id == self.id) {
+            open.remove(at);
+        }
+    }
+}
+
 /// TCP limits from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
@@ -42,7 +123,7 @@ pub struct TcpLimits {
 pub async fn serve<U: Upstream>(
     listener: TcpListener,
     handler: Handler<U>,
-    connections: Arc<Semaphore>,
+    connections: Arc<Connections>,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
@@ -60,14 +141,15 @@ pub async fn serve<U: Upstream>(
                 }
             },
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            debug!(%peer, "tcp connection cap reached: closing");
-            continue;
-        };
+        let admitted = connections.admit();
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
+            debug!(%peer, error = %e, "could not bound the tcp send buffer");
+        }
         let (handler, shutdown, done) = (handler.clone(), shutdown.clone(), done.clone());
         tokio::spawn(async move {
-            connection(stream, peer, handler, idle_timeout, shutdown).await;
-            drop(permit);
+            let evict = admitted.evict.clone();
+            connection(stream, peer, handler, idle_timeout, shutdown, evict).await;
+            drop(admitted);
             drop(done);
         });
     }
@@ -79,31 +161,47 @@ async fn connection<U: Upstream>(
     handler: Handler<U>,
     idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
+    evict: Arc<Notify>,
 ) {
     let (mut reader, writer) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(MAX_PIPELINED_PER_CONNECTION);
+    // A write that cannot proceed for `idle_timeout` (the client does not
+    // read) ends the connection, as a client that does not write would.
+    let write_timeout = idle_timeout;
     let write_task = tokio::spawn(async move {
         let mut writer = BufWriter::new(writer);
         while let Some(bytes) = rx.recv().await {
             let Ok(len) = u16::try_from(bytes.len()) else {
                 continue;
             };
-            if writer.write_all(&len.to_be_bytes()).await.is_err()
-                || writer.write_all(&bytes).await.is_err()
-            {
-                return;
-            }
-            if rx.is_empty() && writer.flush().await.is_err() {
+            let written = timeout(write_timeout, async {
+                writer.write_all(&len.to_be_bytes()).await?;
+                writer.write_all(&bytes).await?;
+                if rx.is_empty() {
+                    writer.flush().await?;
+                }
+                Ok::<(), std::io::Error>(())
+            })
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
+                debug!("tcp client not reading: closing");
                 return;
             }
         }
-        let _ = writer.flush().await;
-        let _ = writer.shutdown().await;
+        let _ = timeout(write_timeout, async {
+            let _ = writer.flush().await;
+            let _ = writer.shutdown().await;
+        })
+        .await;
     });
     let pipeline = Arc::new(Semaphore::new(MAX_PIPELINED_PER_CONNECTION));
     loop {
         let len = tokio::select! {
             _ = super::stopped(&mut shutdown) => break,
+            _ = evict.notified() => {
+                debug!(%peer, "tcp connection cap reached: closing the oldest connection");
+                break;
+            }
             r = timeout(idle_timeout, reader.read_u16()) => match r {
                 Ok(Ok(len)) => usize::from(len),
                 _ => break, // idle, EOF or error

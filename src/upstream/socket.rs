@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
@@ -383,26 +383,53 @@ fn same_data(a: &Message, b: &Message) -> bool {
 }
 
 /// Builds the query message: random ID (RFC 5452 §4.3), RD=0, the name
-/// exactly as in `sent`, EDNS0 with our payload size when `edns`.
+/// exactly as in `sent`, EDNS0 with our payload size when `edns`. Written
+/// straight into the buffer, byte for byte what hickory's encoder makes of
+/// the same `Message` (a test holds them equal) without building one.
 fn encode(sent: &Sent, edns: bool) -> Result<(u16, Vec<u8>), UpstreamError> {
     let id: u16 = rand::random();
-    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = false;
-    let mut q = Query::query(sent.name.clone(), sent.qtype);
-    q.set_query_class(DNSClass::IN);
-    msg.add_query(q);
-    if edns {
-        let mut e = Edns::new();
-        e.set_max_payload(EDNS_PAYLOAD);
-        e.set_version(0);
-        e.set_dnssec_ok(sent.dnssec_ok);
-        msg.set_edns(e);
+    let mut out = Vec::with_capacity(HEADER_LEN + MAX_NAME_WIRE + 4 + OPT_LEN);
+    out.extend_from_slice(&id.to_be_bytes());
+    // QR=0, OPCODE=QUERY, AA=TC=RD=RA=Z=AD=CD=0, RCODE=0.
+    out.extend_from_slice(&[0, 0]);
+    // QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 1 with the OPT record.
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
+    for label in sent.name.iter() {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|&l| l <= MAX_LABEL_LEN)
+            .ok_or_else(|| UpstreamError::Malformed("label too long".into()))?;
+        out.push(len);
+        out.extend_from_slice(label);
     }
-    let bytes = msg
-        .to_vec()
-        .map_err(|e| UpstreamError::Malformed(e.to_string()))?;
-    Ok((id, bytes))
+    out.push(0);
+    if out.len() - HEADER_LEN > MAX_NAME_WIRE {
+        return Err(UpstreamError::Malformed("name too long".into()));
+    }
+    out.extend_from_slice(&u16::from(sent.qtype).to_be_bytes());
+    out.extend_from_slice(&u16::from(DNSClass::IN).to_be_bytes());
+    if edns {
+        // RFC 6891 §6.1.2-3: root owner, TYPE OPT, CLASS the UDP payload
+        // size, TTL extended RCODE 0, version 0 and the DO bit, no options.
+        out.push(0);
+        out.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
+        out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+        let flags: u16 = if sent.dnssec_ok { EDNS_DO } else { 0 };
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+    }
+    Ok((id, out))
 }
+
+/// Longest name in wire form (RFC 1035 §3.1).
+const MAX_NAME_WIRE: usize = 255;
+/// Longest label (RFC 1035 §3.1).
+const MAX_LABEL_LEN: u8 = 63;
+/// Size of an OPT record without options (RFC 6891 §6.1.2).
+const OPT_LEN: usize = 11;
+/// The DO bit in the OPT record's flags (RFC 3225 §3).
+const EDNS_DO: u16 = 0x8000;
 
 /// Parses a reply and checks it answers our query: QR=1, same ID, exactly
 /// one question equal to ours (name, type, class; the name byte for byte
@@ -494,6 +521,7 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
 
+    use hickory_proto::op::{Edns, OpCode, Query};
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{RData, Record};
     use hickory_proto::serialize::binary::BinEncodable;
@@ -724,6 +752,67 @@ mod tests {
         let echoed = reply_to(&bytes, |_| {});
         let got = check(&echoed, id, &s, CaseMatch::Exact).unwrap();
         assert!(got.queries[0].name().eq_case(&s.name));
+    }
+
+    /// The query as hickory's encoder writes it, for comparison.
+    fn encode_with_hickory(sent: &Sent, edns: bool, id: u16) -> Vec<u8> {
+        let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+        msg.metadata.recursion_desired = false;
+        let mut q = Query::query(sent.name.clone(), sent.qtype);
+        q.set_query_class(DNSClass::IN);
+        msg.add_query(q);
+        if edns {
+            let mut e = Edns::new();
+            e.set_max_payload(EDNS_PAYLOAD);
+            e.set_version(0);
+            e.set_dnssec_ok(sent.dnssec_ok);
+            msg.set_edns(e);
+        }
+        msg.to_vec().unwrap()
+    }
+
+    #[test]
+    fn queries_are_the_bytes_hickory_would_encode() {
+        let long = format!("{}.{}.", "a".repeat(63), "B".repeat(63));
+        let names = [
+            ".",
+            "www.example.",
+            "WwW.eXaMpLe.CoM.",
+            "xn--bcher-kva.example.",
+            "a.b.c.d.e.f.g.h.i.j.",
+            "_dmarc.mail.example.",
+            r"a\.b.example.",
+            long.as_str(),
+        ];
+        let types = [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::NS,
+            RecordType::DS,
+            RecordType::DNSKEY,
+            RecordType::ANY,
+            RecordType::Unknown(65_280),
+        ];
+        for n in names {
+            for qtype in types {
+                for dnssec_ok in [false, true] {
+                    for edns in [false, true] {
+                        let s = Sent {
+                            name: name(n),
+                            original: name(n),
+                            qtype,
+                            dnssec_ok,
+                        };
+                        let (id, bytes) = encode(&s, edns).unwrap();
+                        assert_eq!(
+                            bytes,
+                            encode_with_hickory(&s, edns, id),
+                            "{n} {qtype} do={dnssec_ok} edns={edns}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

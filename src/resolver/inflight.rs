@@ -36,6 +36,8 @@ use std::sync::Mutex;
 
 use hickory_proto::rr::Name;
 
+use super::KeyHasher;
+
 /// Upstream queries in flight to the servers of one zone cut. Little's law:
 /// 100 slots carry 2,000 queries/s to a zone whose servers answer in 50 ms,
 /// far above what one resolver's legitimate cache misses send to one zone,
@@ -119,8 +121,8 @@ impl Limit {
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
-    zones: HashMap<Name, usize>,
-    servers: HashMap<IpAddr, usize>,
+    zones: HashMap<Name, usize, KeyHasher>,
+    servers: HashMap<IpAddr, usize, KeyHasher>,
 }
 
 /// The upstream queries in flight, by zone cut and server address.
@@ -200,7 +202,7 @@ impl InFlight {
 }
 
 /// Lowers `key`'s count, removing it at zero.
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize, KeyHasher>, key: &K) {
     if let Some(n) = map.get_mut(key) {
         *n = n.saturating_sub(1);
         if *n == 0 {

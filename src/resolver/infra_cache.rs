@@ -36,6 +36,8 @@ use hickory_proto::rr::Name;
 use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
+use super::KeyHasher;
+
 /// Default number of servers remembered: Unbound's `infra-cache-numhosts`
 /// default (10000). Each entry is small (a few hundred bytes at most).
 pub const DEFAULT_CAPACITY: u64 = 10_000;
@@ -204,7 +206,7 @@ fn doubled(d: Duration, n: u32) -> Duration {
 /// EDNS capability), bounded and expiring. Cheap to share: all methods take
 /// `&self`.
 pub struct InfraCache {
-    hosts: Moka<IpAddr, Arc<HostState>>,
+    hosts: Moka<IpAddr, Arc<HostState>, KeyHasher>,
     max_rto: Duration,
 }
 
@@ -225,7 +227,7 @@ impl InfraCache {
         let hosts = Moka::builder()
             .max_capacity(capacity)
             .time_to_live(INFRA_TTL)
-            .build();
+            .build_with_hasher(KeyHasher::default());
         Self { hosts, max_rto }
     }
 

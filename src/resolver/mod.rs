@@ -103,6 +103,13 @@ const FAILURE_CACHE_CAPACITY: u64 = 10_000;
 
 type InFlight = Arc<OnceCell<Resolution>>;
 
+/// Hasher of the resolver's maps keyed by question or name: foldhash,
+/// seeded at random per process, as the cache's keys. Every cache miss
+/// hashes its question into `in_flight` and `failures` (and names and
+/// addresses into the walk's maps); SipHash, the standard library's
+/// default, costs several times as much per name.
+pub(crate) type KeyHasher = foldhash::fast::RandomState;
+
 /// A cache hit, and whether it is due for a prefetch.
 #[derive(Debug)]
 pub struct Hit {
@@ -121,10 +128,10 @@ pub struct Resolver<U> {
     config: ResolverConfig,
     /// Questions being resolved. Only misses take this lock; cache hits
     /// never reach the resolver.
-    in_flight: Mutex<HashMap<QuestionKey, InFlight>>,
+    in_flight: Mutex<HashMap<QuestionKey, InFlight, KeyHasher>>,
     /// Questions that failed, with the wall-clock second until which the
     /// failure stands (RFC 9520 §3.2).
-    failures: MokaCache<QuestionKey, Timestamp>,
+    failures: MokaCache<QuestionKey, Timestamp, KeyHasher>,
     /// What each server's RTT, timeouts and lameness have been.
     infra: Arc<InfraCache>,
     /// Upstream queries in flight, bounded per zone, per server and overall.
@@ -155,13 +162,13 @@ impl<U: Upstream> Resolver<U> {
         let failures = MokaCache::builder()
             .max_capacity(FAILURE_CACHE_CAPACITY)
             .time_to_live(config.failure_ttl + Duration::from_secs(1))
-            .build();
+            .build_with_hasher(KeyHasher::default());
         Self {
             cache,
             upstream,
             hints: Arc::new(hints),
             clock,
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::default()),
             failures,
             infra: Arc::new(InfraCache::new(
                 infra_cache::DEFAULT_CAPACITY,

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 
 use tokio::time::Instant;
 
+use super::KeyHasher;
 use super::address_policy::AddressPolicy;
 use super::infra_cache::InfraCache;
 use super::limits::MAX_RETRY_ROUNDS;
@@ -40,10 +41,10 @@ pub struct ZoneCut {
     /// Its servers.
     pub servers: Vec<NameServer>,
     /// Addresses already queried at this cut.
-    tried: HashSet<IpAddr>,
+    tried: HashSet<IpAddr, KeyHasher>,
     /// Tried addresses that timed out: they may be asked again, with the
     /// longer (backed-off) RTO, once every other address was tried.
-    timed_out: HashSet<IpAddr>,
+    timed_out: HashSet<IpAddr, KeyHasher>,
     /// Rounds of such retries so far (bounded by `MAX_RETRY_ROUNDS`).
     retry_rounds: usize,
     /// NS names resolved for this cut so far (bounded by
@@ -54,7 +55,7 @@ pub struct ZoneCut {
 impl ZoneCut {
     /// A cut for `zone` with NS names `ns` and addresses from `known`.
     pub fn new(zone: Name, ns: Vec<Name>, known: impl Fn(&Name) -> Vec<IpAddr>) -> Self {
-        let mut seen = HashSet::new();
+        let mut seen: HashSet<Name, KeyHasher> = HashSet::default();
         let mut servers: Vec<NameServer> = ns
             .into_iter()
             .filter(|n| seen.insert(n.clone()))
@@ -68,8 +69,8 @@ impl ZoneCut {
         Self {
             zone,
             servers,
-            tried: HashSet::new(),
-            timed_out: HashSet::new(),
+            tried: HashSet::default(),
+            timed_out: HashSet::default(),
             retry_rounds: 0,
             ns_lookups: 0,
         }

@@ -19,6 +19,7 @@ use tracing::debug;
 use super::{FrameEnd, Walker, note};
 use crate::cache::{AnswerKind, QuestionKey, Trust};
 use crate::clock::Timestamp;
+use crate::resolver::KeyHasher;
 use crate::resolver::classify::{ReplyKind, classify};
 use crate::resolver::limits::{MAX_CNAME_CHAIN, MAX_REFERRALS};
 use crate::resolver::qname_min::{Minimiser, OnNxDomain};
@@ -346,7 +347,7 @@ impl Walker {
     /// left out: only the DNAME is data the server vouched for (RFC 6672
     /// §3.4); the synthesis is redone from it.
     fn store_sets(&self, records: &[Record], trust: Trust, now: Timestamp) {
-        let mut sets: HashMap<(Name, RecordType), Vec<Record>> = HashMap::new();
+        let mut sets: HashMap<(Name, RecordType), Vec<Record>, KeyHasher> = HashMap::default();
         let dname_owners: Vec<&Name> = records
             .iter()
             .filter(|r| r.record_type() == RecordType::DNAME)

@@ -31,7 +31,7 @@ use super::limits::{
 use super::qname_min::Minimiser;
 use super::resolution::{ExtendedError, Resolution, rcode_name};
 use super::trace::Trace;
-use super::zone_cut::ZoneCut;
+use super::zone_cut::{ZoneCut, parent};
 use crate::cache::{AnswerKind, Cache, QuestionKey, Verdict};
 use crate::clock::Timestamp;
 use crate::config::{DNS_PORT, QnameMinimisation};
@@ -334,7 +334,7 @@ impl Walker {
             // DS records live on the parent side of a cut (RFC 4035 §3.1.4.1):
             // look for the cut above the name itself.
             let start = if frame.qtype == RecordType::DS && !frame.qname.is_root() {
-                frame.qname.base_name()
+                parent(&frame.qname)
             } else {
                 frame.qname.clone()
             };
@@ -642,14 +642,14 @@ fn cached_dname_above(
     name: &Name,
     now: Timestamp,
 ) -> Option<(Record, (Record, Name))> {
-    let mut owner = name.base_name();
+    let mut owner = parent(name);
     while !owner.is_root() {
         if let Some(set) = cache.rrset(&owner, RecordType::DNAME, now) {
             let dname = set.records_at(now).into_iter().next()?;
             let synthesis = dname::synthesize(name, &dname)?;
             return Some((dname, synthesis));
         }
-        owner = owner.base_name();
+        owner = parent(&owner);
     }
     None
 }

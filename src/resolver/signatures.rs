@@ -134,12 +134,20 @@ impl Material {
     }
 
     /// The proof records (NSEC, NSEC3 and the RRSIGs of those and of the
-    /// SOA) for a negative or wildcard answer.
+    /// SOA) for a negative or wildcard answer. Signatures over data that
+    /// travels elsewhere (a referral's DS, the zone's NS set in the
+    /// authority section of a positive answer) are not part of it: a
+    /// client would get an RRSIG without its RRset.
     pub fn proof(&self) -> Vec<Record> {
         self.authority
             .iter()
-            .filter(|r| r.record_type() != RecordType::DS)
-            .filter(|r| rrsig_parts(r).is_none_or(|(covered, _)| covered != RecordType::DS))
+            .filter(|r| match rrsig_parts(r) {
+                Some((covered, _)) => matches!(
+                    covered,
+                    RecordType::NSEC | RecordType::NSEC3 | RecordType::SOA
+                ),
+                None => matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3),
+            })
             .cloned()
             .collect()
     }
@@ -215,6 +223,28 @@ mod tests {
             vec![
                 nsec("a.example.", "c.example."),
                 sig("a.example.", RecordType::NSEC, "example.")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_proof_leaves_out_signatures_of_data_kept_elsewhere() {
+        let material = Material {
+            answer: vec![],
+            authority: vec![
+                nsec("a.example.", "c.example."),
+                sig("a.example.", RecordType::NSEC, "example."),
+                sig("example.", RecordType::SOA, "example."),
+                sig("example.", RecordType::NS, "example."),
+                sig("child.example.", RecordType::DS, "example."),
+            ],
+        };
+        assert_eq!(
+            material.proof(),
+            vec![
+                nsec("a.example.", "c.example."),
+                sig("a.example.", RecordType::NSEC, "example."),
+                sig("example.", RecordType::SOA, "example."),
             ]
         );
     }

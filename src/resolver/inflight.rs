@@ -31,6 +31,7 @@
 //! answers never come here: they are answered before the resolver.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -154,8 +155,16 @@ impl InFlight {
     /// bound that is full (the zone's is checked first, then the server's,
     /// then the overall one: the most specific reason is reported).
     pub fn acquire(&self, zone: &Name, server: IpAddr) -> Result<Slot<'_>, Limit> {
-        let mut c = self.lock();
-        if c.zones.get(zone).copied().unwrap_or(0) >= self.limits.per_zone {
+        let mut guard = self.lock();
+        let c = &mut *guard;
+        // The zone is looked up once, for the check and the count; a vacant
+        // entry left unfilled inserts nothing.
+        let in_zone = c.zones.entry(zone.clone());
+        let count = match &in_zone {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(_) => 0,
+        };
+        if count >= self.limits.per_zone {
             return Err(Limit::Zone);
         }
         if c.servers.get(&server).copied().unwrap_or(0) >= self.limits.per_server {
@@ -165,7 +174,7 @@ impl InFlight {
             return Err(Limit::Total);
         }
         c.total += 1;
-        *c.zones.entry(zone.clone()).or_insert(0) += 1;
+        *in_zone.or_insert(0) += 1;
         *c.servers.entry(server).or_insert(0) += 1;
         Ok(Slot {
             owner: self,
@@ -193,20 +202,21 @@ impl InFlight {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn release(&self, zone: &Name, server: IpAddr) {
+    fn release(&self, zone: Name, server: IpAddr) {
         let c = &mut *self.lock();
         c.total = c.total.saturating_sub(1);
         decrement(&mut c.zones, zone);
-        decrement(&mut c.servers, &server);
+        decrement(&mut c.servers, server);
     }
 }
 
-/// Lowers `key`'s count, removing it at zero.
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize, KeyHasher>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            map.remove(key);
+/// Lowers `key`'s count, removing it at zero (one lookup).
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize, KeyHasher>, key: K) {
+    if let Entry::Occupied(mut e) = map.entry(key) {
+        if *e.get() <= 1 {
+            e.remove();
+        } else {
+            *e.get_mut() -= 1;
         }
     }
 }
@@ -221,7 +231,8 @@ pub struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.owner.release(&self.zone, self.server);
+        self.owner
+            .release(std::mem::take(&mut self.zone), self.server);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod walker;
 pub mod zone_cut;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -386,8 +387,11 @@ impl<U: Upstream> Resolver<U> {
             .await
             .clone();
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if map.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            map.remove(key);
+        // One lookup (a key's hash and comparison cost more than its clone).
+        if let Entry::Occupied(e) = map.entry(key.clone())
+            && Arc::ptr_eq(e.get(), &cell)
+        {
+            e.remove();
         }
         Some(result)
     }

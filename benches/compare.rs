@@ -55,13 +55,13 @@
 mod authority;
 #[path = "../tests/support/authority_server.rs"]
 mod authority_server;
+mod common;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, sleep};
@@ -74,6 +74,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use authority::Zone;
 use authority_server::AuthorityServer;
+use common::{
+    Dnsperf, DnsperfSummary, Install, Proc, clock_ticks_cached, dnsperf_failure, f_3, f_int, f_ms,
+    f_us, fmt_ms, kb_field, machine_ticks, mean, rand_id, run_logged, stat_ticks, version_line,
+};
 
 // ---------------------------------------------------------------------------
 // Limits and addresses
@@ -131,32 +135,16 @@ struct Settings {
     max_qps: Option<u64>,
 }
 
-fn env_num<T>(key: &str, default: T, min: T, max: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
-{
-    match std::env::var(key) {
-        Ok(v) => match v.trim().parse::<T>() {
-            Ok(n) if n >= min && n <= max => n,
-            _ => {
-                eprintln!("compare: {key}={v:?} is not a number in {min}..={max}; using {default}");
-                default
-            }
-        },
-        Err(_) => default,
-    }
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
-            seconds: env_num("COMPARE_SECONDS", 10, 1, 120),
-            threads: env_num("COMPARE_THREADS", 2, 1, 64),
-            rounds: env_num("COMPARE_ROUNDS", 3, 1, 10),
-            clients: env_num("COMPARE_CLIENTS", 16, 1, 256),
-            load_threads: env_num("COMPARE_LOAD_THREADS", 2, 1, 64),
-            outstanding: env_num("COMPARE_OUTSTANDING", 100, 1, 10_000),
-            warm_names: env_num("COMPARE_WARM_NAMES", 100_000, 0, 1_000_000),
+            seconds: common::env_num("compare", "COMPARE_SECONDS", 10, 1, 120),
+            threads: common::env_num("compare", "COMPARE_THREADS", 2, 1, 64),
+            rounds: common::env_num("compare", "COMPARE_ROUNDS", 3, 1, 10),
+            clients: common::env_num("compare", "COMPARE_CLIENTS", 16, 1, 256),
+            load_threads: common::env_num("compare", "COMPARE_LOAD_THREADS", 2, 1, 64),
+            outstanding: common::env_num("compare", "COMPARE_OUTSTANDING", 100, 1, 10_000),
+            warm_names: common::env_num("compare", "COMPARE_WARM_NAMES", 100_000, 0, 1_000_000),
             only: std::env::var("COMPARE_ONLY").ok().map(|v| {
                 v.split(',')
                     .map(|s| s.trim().to_ascii_lowercase())
@@ -167,7 +155,7 @@ impl Settings {
             latency: std::env::var("COMPARE_LATENCY").map_or(true, |v| v.trim() != "off"),
             max_qps: std::env::var("COMPARE_MAX_QPS")
                 .ok()
-                .map(|_| env_num("COMPARE_MAX_QPS", 0, 1, 10_000_000)),
+                .map(|_| common::env_num("compare", "COMPARE_MAX_QPS", 0, 1, 10_000_000)),
         }
     }
 
@@ -406,45 +394,12 @@ fn write_miss_file(dir: &Path, prefix: &str, count: usize) -> PathBuf {
 // Client probes
 // ---------------------------------------------------------------------------
 
-/// Sends one datagram and returns the first reply carrying the same ID.
-fn exchange(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-    let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
-    sock.connect(server).ok()?;
-    sock.send(bytes).ok()?;
-    let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; 65535];
-    for _ in 0..64 {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        if left.is_zero() {
-            return None;
-        }
-        sock.set_read_timeout(Some(left)).ok()?;
-        match sock.recv(&mut buf) {
-            Ok(n) if n >= 2 && buf[..2] == bytes[..2] => return Some(buf[..n].to_vec()),
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    None
-}
-
-fn rand_id() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(7);
-    (nanos ^ (nanos >> 16)) as u16
-}
-
 /// Readiness without warming the cache: a header-only query (QDCOUNT=0),
 /// which every resolver here answers (FORMERR) or drops at once; when it is
 /// dropped, `version.bind CH TXT`, answered locally.
 fn ready_probe(server: SocketAddr) -> bool {
     let id = rand_id();
-    let mut q = Vec::with_capacity(12);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let q = common::header_only_query(id);
     if exchange(server, &q, Duration::from_millis(150)).is_some() {
         return true;
     }
@@ -486,207 +441,38 @@ fn ask_a(server: SocketAddr, name: &str) -> Result<Vec<Ipv4Addr>, String> {
 // Processes
 // ---------------------------------------------------------------------------
 
-/// A child process; stopped (by its own PID only) on drop.
-struct Proc {
-    child: Child,
-    what: String,
-    log: PathBuf,
+/// Sends one datagram and returns the first reply carrying the same ID.
+fn exchange(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    common::exchange("127.0.0.1:0", server, bytes, timeout)
 }
 
-impl Proc {
-    fn spawn(what: &str, mut cmd: Command, log: PathBuf) -> Result<Proc, String> {
-        let out = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {what}: {e}"))?;
-        Ok(Proc {
-            child,
-            what: what.to_string(),
-            log,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    /// SIGTERM to our child's PID, a bounded wait, then SIGKILL.
-    fn stop(&mut self) -> String {
-        if let Some(status) = self.exited() {
-            return format!("had already exited ({status})");
-        }
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match wait_child(&mut self.child, STOP_TIMEOUT) {
-            Some(status) => format!("stopped by SIGTERM ({status})"),
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                format!("ignored SIGTERM for {STOP_TIMEOUT:?}; killed (pid {pid})")
-            }
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(20);
-        format!(
-            "--- {} ({}) ---\n{}",
-            self.what,
-            self.log.display(),
-            lines[from..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.stop();
-        }
-    }
-}
-
-/// Polls `child` until it exits or `limit` passes.
-fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    for _ in 0..(limit.as_millis() / 20 + 1) {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        sleep(Duration::from_millis(20));
-    }
-    child.try_wait().ok().flatten()
-}
-
-/// Runs a command to completion within `limit` (killing it after), with its
-/// stdout and stderr in `log`; returns (success, the log's text).
-fn run_logged(cmd: &mut Command, limit: Duration, log: &Path) -> (bool, String) {
-    let Ok(out) = fs::File::create(log) else {
-        return (false, format!("cannot create {}", log.display()));
-    };
-    let Ok(err) = out.try_clone() else {
-        return (false, "cannot clone a log file".into());
-    };
-    let mut child = match cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn() {
-        Ok(c) => c,
-        Err(e) => return (false, format!("cannot run: {e}")),
-    };
-    let status = match wait_child(&mut child, limit) {
-        Some(s) => Some(s),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    };
-    let text = fs::read_to_string(log).unwrap_or_default();
-    match status {
-        Some(s) => (s.success(), text),
-        None => (false, format!("{text}\n(timed out after {limit:?})")),
-    }
+/// A child process (see [`Proc`]), stopped within [`STOP_TIMEOUT`].
+fn spawn_proc(what: &str, cmd: Command, log: PathBuf) -> Result<Proc, String> {
+    Proc::spawn(what, cmd, log, STOP_TIMEOUT)
 }
 
 /// Like [`run_logged`] with a throwaway log.
 fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
-    let tmp = std::env::temp_dir().join(format!("compare-cmd-{}.log", std::process::id()));
-    let r = run_logged(cmd, limit, &tmp);
-    let _ = fs::remove_file(&tmp);
-    r
+    common::run_bounded(cmd, limit, "compare-cmd")
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    common::find_program(name, &["/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin"])
 }
 
-/// First line of `bin args` (stdout, else stderr) that contains `needle`.
-fn version_line(bin: &Path, args: &[&str], needle: &str) -> Option<String> {
-    let out = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find(|l| l.contains(needle))
-        .map(|l| l.trim().to_string())
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    common::machine(cpus)
 }
 
 // ---------------------------------------------------------------------------
 // /proc readings
 // ---------------------------------------------------------------------------
 
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
-}
-
-/// (utime, stime), in clock ticks, of a `stat` file (a process's covers
-/// all its threads).
-fn stat_ticks(path: &str) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(path).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses:
-    // state is field 3, utime 14, stime 15.
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((
-        f.get(11)?.parse::<u64>().ok()?,
-        f.get(12)?.parse::<u64>().ok()?,
-    ))
-}
-
 fn add_ticks(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
     (a.0 + b.0, a.1 + b.1)
-}
-
-/// (busy, total) jiffies of the whole machine, from /proc/stat.
-fn machine_ticks() -> Option<(u64, u64)> {
-    let text = fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().sum();
-    let idle = v.get(3)? + v.get(4)?;
-    Some((total - idle, total))
 }
 
 /// Pages an LMDB file uses, in kB: (last page number + 1) × page size,
@@ -713,17 +499,6 @@ fn lmdb_used_kb(file: &Path) -> Option<u64> {
         }
     }
     best.map(|(last_pg, _)| (last_pg + 1) * page as u64 / 1024)
-}
-
-/// A field of /proc/PID/status or smaps_rollup, in kB.
-fn kb_field(path: &str, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -833,7 +608,6 @@ fn ceiling_loop(sock: &UdpSocket, reply: &[u8], stop: &AtomicBool) {
 // Installing the peers
 // ---------------------------------------------------------------------------
 
-/// (Debian package, program it brings, packaged services to keep stopped).
 const PACKAGES: &[(&str, &str, &[&str])] = &[
     ("dnsperf", "dnsperf", &[]),
     ("unbound", "unbound", &["unbound"]),
@@ -847,103 +621,16 @@ const PACKAGES: &[(&str, &str, &[&str])] = &[
 
 /// Installs the packages whose program is missing; returns notes.
 fn ensure_installed(settings: &Settings, out: &Path) -> Vec<String> {
-    let missing: Vec<&(&str, &str, &[&str])> = PACKAGES
-        .iter()
-        .filter(|(_, bin, _)| find_program(bin).is_none())
-        .collect();
-    if missing.is_empty() {
-        return Vec::new();
+    Install {
+        bench: "compare",
+        packages: PACKAGES,
+        find: find_program,
+        forbidden_by: settings.no_install.then_some("COMPARE_NO_INSTALL"),
+        shown_options: "",
+        timeout: APT_TIMEOUT,
+        tag: "compare-cmd",
     }
-    let names: Vec<&str> = missing.iter().map(|(p, _, _)| *p).collect();
-    if settings.no_install {
-        return vec![format!(
-            "not installed (COMPARE_NO_INSTALL set): {}",
-            names.join(" ")
-        )];
-    }
-    if find_program("apt-get").is_none() {
-        return vec![format!("not installed and no apt-get: {}", names.join(" "))];
-    }
-    println!(
-        "installing from Debian: apt-get install -y {}",
-        names.join(" ")
-    );
-    // Keep the packages from starting their services during the install
-    // (Debian's policy-rc.d convention, exit 101 = "not allowed"), unless
-    // the machine already has a policy.
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists()
-        && fs::write(policy, "#!/bin/sh\n# temporary, compare bench\nexit 101\n").is_ok()
-        && Command::new("chmod")
-            .args(["755", "/usr/sbin/policy-rc.d"])
-            .status()
-            .is_ok_and(|s| s.success());
-    let log = out.join("apt.log");
-    let install = |pkgs: &[&str]| {
-        run_logged(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(pkgs)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-            &log,
-        )
-    };
-    let (mut ok, _) = install(&names);
-    if !ok {
-        println!("apt-get install failed; running `apt-get update` and trying again");
-        let _ = run_logged(
-            Command::new("apt-get")
-                .arg("update")
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-            &out.join("apt-update.log"),
-        );
-        (ok, _) = install(&names);
-        if !ok {
-            // One at a time, so one unavailable package spares the others.
-            for p in &names {
-                let _ = install(&[p]);
-            }
-        }
-    }
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
-    let mut notes = Vec::new();
-    for (pkg, bin, services) in missing {
-        if find_program(bin).is_some() {
-            stop_packaged_services(services);
-        } else {
-            notes.push(format!(
-                "{pkg}: apt-get install failed (see {})",
-                log.display()
-            ));
-        }
-    }
-    notes
-}
-
-/// Stops and disables the services a package we just installed may have
-/// started; only those services, through the service manager.
-fn stop_packaged_services(services: &[&str]) {
-    for svc in services {
-        if find_program("systemctl").is_some() && Path::new("/run/systemd/system").exists() {
-            let _ = run_bounded(
-                Command::new("systemctl").args(["stop", &format!("{svc}.service")]),
-                Duration::from_secs(30),
-            );
-            let _ = run_bounded(
-                Command::new("systemctl").args(["disable", &format!("{svc}.service")]),
-                Duration::from_secs(30),
-            );
-        } else if find_program("service").is_some() && Path::new("/etc/init.d").join(svc).exists() {
-            let _ = run_bounded(
-                Command::new("service").args([svc, "stop"]),
-                Duration::from_secs(30),
-            );
-        }
-    }
+    .run(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -1079,11 +766,6 @@ impl RunStats {
     }
 }
 
-fn fmt_ms(s: Option<f64>) -> String {
-    s.map(|v| format!("{:.3} ms", v * 1000.0))
-        .unwrap_or_else(|| "n/a".into())
-}
-
 /// Everything measured about one resolver.
 #[derive(Default)]
 struct Measured {
@@ -1200,30 +882,15 @@ impl Target {
 }
 
 fn wait_ready(procs: &mut [Proc], addr: SocketAddr) -> Result<Duration, String> {
-    let start = Instant::now();
-    for _ in 0..300 {
-        for p in procs.iter_mut() {
-            if let Some(status) = p.exited() {
-                return Err(format!(
-                    "{} exited during startup ({status})\n{}",
-                    p.what,
-                    p.tail()
-                ));
-            }
-        }
-        if ready_probe(addr) {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() >= STARTUP_TIMEOUT {
-            break;
-        }
-        sleep(Duration::from_millis(50));
-    }
-    let tails: Vec<String> = procs.iter().map(|p| p.tail()).collect();
-    Err(format!(
-        "did not answer on {addr} within {STARTUP_TIMEOUT:?}\n{}",
-        tails.join("\n")
-    ))
+    common::wait_ready(procs, 300, STARTUP_TIMEOUT, || ready_probe(addr)).map_err(|exited| {
+        exited.unwrap_or_else(|| {
+            let tails: Vec<String> = procs.iter().map(|p| p.tail()).collect();
+            format!(
+                "did not answer on {addr} within {STARTUP_TIMEOUT:?}\n{}",
+                tails.join("\n")
+            )
+        })
+    })
 }
 
 fn start_target(kind: Kind, s: &Settings, out: &Path, hints: &Path) -> Target {
@@ -1305,37 +972,13 @@ fn start_rootward(s: &Settings, out: &Path, hints: &Path) -> Result<Started, Str
     if !extra.trim().is_empty() {
         notes.push(format!("extra flags: {}", extra.trim()));
     }
-    let proc = Proc::spawn("rootward", cmd, out.join("rootward.log"))?;
-    Ok((rootward_version(), vec![proc], None, notes))
-}
-
-fn rootward_version() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let rev = Command::new("git")
-        .args(["-C", root, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    let dirty = Command::new("git")
-        .args([
-            "-C",
-            root,
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "Cargo.toml",
-        ])
-        .output()
-        .ok()
-        .is_some_and(|o| !o.stdout.is_empty());
-    format!(
-        "rootward {} at {rev}{}",
-        env!("CARGO_PKG_VERSION"),
-        if dirty { " + uncommitted changes" } else { "" }
-    )
+    let proc = spawn_proc("rootward", cmd, out.join("rootward.log"))?;
+    Ok((
+        common::rootward_version(" + uncommitted changes"),
+        vec![proc],
+        None,
+        notes,
+    ))
 }
 
 /// Slab counts must be powers of two; at least the thread count.
@@ -1404,7 +1047,7 @@ remote-control:
     }
     let mut cmd = Command::new(bin);
     cmd.arg("-d").arg("-c").arg(&conf);
-    let proc = Proc::spawn("unbound", cmd, dir.join("unbound.stderr"))?;
+    let proc = spawn_proc("unbound", cmd, dir.join("unbound.stderr"))?;
     Ok((version, vec![proc], None, Vec::new()))
 }
 
@@ -1456,7 +1099,7 @@ statistics-interval=0
     fs::write(dir.join("recursor.conf"), text).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config-dir={}", dir.display()));
-    let proc = Proc::spawn("pdns_recursor", cmd, dir.join("pdns.stderr"))?;
+    let proc = spawn_proc("pdns_recursor", cmd, dir.join("pdns.stderr"))?;
     Ok((version, vec![proc], None, Vec::new()))
 }
 
@@ -1499,7 +1142,7 @@ log_level('warning')
         fs::create_dir_all(&run).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(&bin);
         cmd.arg("-n").arg("-q").arg("-c").arg(&conf).arg(&run);
-        procs.push(Proc::spawn(
+        procs.push(spawn_proc(
             &format!("kresd#{i}"),
             cmd,
             dir.join(format!("kresd{i}.log")),
@@ -1539,18 +1182,9 @@ fn knot_cache_dir(out: &Path) -> PathBuf {
 // dnsperf
 // ---------------------------------------------------------------------------
 
-struct Dnsperf {
-    bin: PathBuf,
-    version: String,
-}
-
 impl Dnsperf {
     fn find() -> Option<Dnsperf> {
-        let bin = find_program("dnsperf")?;
-        let version = version_line(&bin, &["-h"], "Version")
-            .map(|l| format!("dnsperf {}", l.trim_start_matches("Version").trim()))
-            .unwrap_or_else(|| "dnsperf (version unknown)".into());
-        Some(Dnsperf { bin, version })
+        find_program("dnsperf").map(Dnsperf::at)
     }
 
     /// One run against `addr` over `file`: through the file at most
@@ -1598,14 +1232,7 @@ impl Dnsperf {
         let stats = parse_dnsperf(log);
         match stats {
             Some(st) if ok || st.completed > 0 => Ok(st),
-            _ => {
-                let text = fs::read_to_string(log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(10).collect();
-                Err(format!(
-                    "dnsperf failed: {}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-                ))
-            }
+            _ => Err(dnsperf_failure(log)),
         }
     }
 }
@@ -1615,10 +1242,9 @@ impl Dnsperf {
 /// summary afterwards (the per-answer lines can be tens of MB).
 fn parse_dnsperf(log: &Path) -> Option<RunStats> {
     let text = fs::read_to_string(log).ok()?;
-    let mut st = RunStats::default();
+    let mut sum = DnsperfSummary::default();
     let mut lat: Vec<f64> = Vec::new();
     let mut summary = String::new();
-    let mut found_qps = false;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("> ") {
             if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
@@ -1628,44 +1254,22 @@ fn parse_dnsperf(log: &Path) -> Option<RunStats> {
         }
         summary.push_str(line);
         summary.push('\n');
-        let l = line.trim();
-        let num = |l: &str| -> Option<f64> {
-            l.split(':')
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        };
-        if l.starts_with("Queries sent:") {
-            st.sent = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries completed:") {
-            st.completed = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries lost:") {
-            st.lost = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries per second:") {
-            st.qps = num(l).unwrap_or(0.0);
-            found_qps = true;
-        } else if l.starts_with("Run time (s):") {
-            st.runtime = num(l).unwrap_or(0.0);
-        } else if l.starts_with("Average Latency (s):") {
-            st.avg_latency = num(l);
-        } else if l.starts_with("Response codes:") {
-            // "Response codes:       NOERROR 1000 (100.00%), SERVFAIL 2 (..)"
-            let codes = l.trim_start_matches("Response codes:");
-            for part in codes.split(',') {
-                let mut w = part.split_whitespace();
-                if w.next() == Some("NOERROR") {
-                    st.noerror = w.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-                }
-            }
-        } else if l.starts_with("[Status] Testing complete (end of file)") {
-            st.exhausted = true;
-        }
+        sum.line(line.trim());
     }
-    if !found_qps {
+    if !sum.found_qps {
         return None;
     }
+    let mut st = RunStats {
+        qps: sum.qps,
+        sent: sum.sent,
+        completed: sum.completed,
+        lost: sum.lost,
+        noerror: sum.noerror,
+        runtime: sum.runtime,
+        avg_latency: sum.avg_latency,
+        exhausted: sum.exhausted,
+        ..RunStats::default()
+    };
     lat.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| -> Option<f64> {
         if lat.is_empty() {
@@ -1740,11 +1344,6 @@ fn run_counted(
     }
     st.upstream = Some(upstream_settle(auth));
     Ok(st)
-}
-
-fn clock_ticks_cached() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(clock_ticks)
 }
 
 /// On the cold cache: asks the list once (the upstream queries counted since
@@ -1962,10 +1561,6 @@ fn authority_direct(
 // Report
 // ---------------------------------------------------------------------------
 
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 /// The mean over the rounds of one value of a run.
 fn avg(runs: &[RunStats], f: impl Fn(&RunStats) -> Option<f64>) -> Option<f64> {
     let v: Vec<f64> = runs.iter().filter_map(f).collect();
@@ -1982,29 +1577,8 @@ struct Row {
     ceiling: bool,
 }
 
-fn f_int(v: f64) -> String {
-    let n = v.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-fn f_ms(v: f64) -> String {
-    format!("{:.3} ms", v * 1000.0)
-}
-fn f_us(v: f64) -> String {
-    format!("{v:.1} µs")
-}
 fn f_2(v: f64) -> String {
     format!("{v:.2}")
-}
-fn f_3(v: f64) -> String {
-    format!("{v:.3}")
 }
 fn f_mib(v: f64) -> String {
     format!("{:.1} MiB", v / 1024.0)
@@ -2183,24 +1757,6 @@ fn table(targets: &[Target], s: &Settings) -> String {
     md
 }
 
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let model = fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|m| m.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{cpus} CPUs (nproc), {model}, Linux {kernel}")
-}
-
 // ---------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------
@@ -2212,26 +1768,10 @@ fn main() {
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).expect("create target/compare");
 
-    match UdpSocket::bind((Ipv4Addr::new(127, 62, 0, 2), 53)) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            eprintln!("compare: binding port 53 needs root ({e}); nothing measured");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("compare: cannot bind 127.62.0.2:53: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::require_port_53("compare", Ipv4Addr::new(127, 62, 0, 2));
 
     let mut notes = ensure_installed(&s, &out);
-    let Some(dp) = Dnsperf::find() else {
-        eprintln!("compare: dnsperf is not available; nothing measured");
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
-        std::process::exit(1);
-    };
+    let dp = common::require_dnsperf("compare", Dnsperf::find(), &notes);
 
     let started = Instant::now();
     let hints = write_root_hints(&out);

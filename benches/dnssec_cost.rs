@@ -61,6 +61,7 @@
 
 #[path = "../tests/support/client.rs"]
 mod client;
+mod common;
 #[path = "../tests/support/nsd.rs"]
 mod nsd;
 #[path = "../tests/support/signer.rs"]
@@ -69,10 +70,9 @@ mod signer;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,10 @@ use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{RData, RecordType};
 
 use client::{Client, summary};
+use common::{
+    Dnsperf, DnsperfSummary, Install, Proc, clock_ticks_cached, cpu_ticks, dnsperf_failure, f_3,
+    f_int, f_ms, f_us, fmt_ms, machine_ticks, mean, rand_id, run_logged, version_line,
+};
 use nsd::{NsdTree, Zone};
 use signer::{Algorithm, Denial, Options, SignedZone};
 
@@ -227,31 +231,13 @@ struct Settings {
     log_level: String,
 }
 
-fn env_num<T>(key: &str, default: T, min: T, max: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
-{
-    match std::env::var(key) {
-        Ok(v) => match v.trim().parse::<T>() {
-            Ok(n) if n >= min && n <= max => n,
-            _ => {
-                eprintln!(
-                    "dnssec_cost: {key}={v:?} is not a number in {min}..={max}; using {default}"
-                );
-                default
-            }
-        },
-        Err(_) => default,
-    }
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
-            seconds: env_num("DNSSEC_COST_SECONDS", 10, 1, 120),
-            rounds: env_num("DNSSEC_COST_ROUNDS", 3, 1, 10),
-            cold_names: env_num("DNSSEC_COST_COLD_NAMES", 500, 10, 20_000),
-            chain_samples: env_num("DNSSEC_COST_CHAIN_SAMPLES", 5, 1, 20),
+            seconds: common::env_num("dnssec_cost", "DNSSEC_COST_SECONDS", 10, 1, 120),
+            rounds: common::env_num("dnssec_cost", "DNSSEC_COST_ROUNDS", 3, 1, 10),
+            cold_names: common::env_num("dnssec_cost", "DNSSEC_COST_COLD_NAMES", 500, 10, 20_000),
+            chain_samples: common::env_num("dnssec_cost", "DNSSEC_COST_CHAIN_SAMPLES", 5, 1, 20),
             no_install: std::env::var_os("DNSSEC_COST_NO_INSTALL").is_some(),
             log_level: std::env::var("DNSSEC_COST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
         }
@@ -439,20 +425,10 @@ fn diff(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
 // Queries
 // ---------------------------------------------------------------------------
 
-fn rand_id() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(7);
-    (nanos ^ (nanos >> 16)) as u16
-}
-
 /// Readiness without touching the cache: a header-only query (QDCOUNT=0),
 /// answered FORMERR at once.
 fn ready_probe(server: SocketAddr) -> bool {
-    let mut q = Vec::with_capacity(12);
-    q.extend_from_slice(&rand_id().to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let q = common::header_only_query(rand_id());
     Client::with_timeout(server, Duration::from_millis(150))
         .udp_raw(&q)
         .is_some()
@@ -538,144 +514,27 @@ fn ask(server: SocketAddr, name: &str) -> Result<(Message, Duration), String> {
 // Processes
 // ---------------------------------------------------------------------------
 
-/// A child process; stopped (by its own PID only) on drop.
-struct Proc {
-    child: Child,
-    what: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(what: &str, mut cmd: Command, log: PathBuf) -> Result<Proc, String> {
-        let out = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {what}: {e}"))?;
-        Ok(Proc {
-            child,
-            what: what.to_string(),
-            log,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-
-    /// SIGTERM to our child's PID, a bounded wait, then SIGKILL.
-    fn stop(&mut self) -> String {
-        if let Some(status) = self.exited() {
-            return format!("had already exited ({status})");
-        }
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let asked = Instant::now();
-        match wait_child(&mut self.child, STOP_TIMEOUT) {
-            Some(status) => format!("stopped by SIGTERM in {:.1?} ({status})", asked.elapsed()),
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                format!("ignored SIGTERM for {STOP_TIMEOUT:?}; killed (pid {pid})")
-            }
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(20);
-        format!(
-            "--- {} ({}) ---\n{}",
-            self.what,
-            self.log.display(),
-            lines[from..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.stop();
-        }
-    }
-}
-
-/// Polls `child` until it exits or `limit` passes.
-fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    for _ in 0..(limit.as_millis() / 20 + 1) {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        sleep(Duration::from_millis(20));
-    }
-    child.try_wait().ok().flatten()
-}
-
-/// Runs a command to completion within `limit` (killing it after), with its
-/// stdout and stderr in `log`; returns (success, the log's text).
-fn run_logged(cmd: &mut Command, limit: Duration, log: &Path) -> (bool, String) {
-    let Ok(out) = fs::File::create(log) else {
-        return (false, format!("cannot create {}", log.display()));
-    };
-    let Ok(err) = out.try_clone() else {
-        return (false, "cannot clone a log file".into());
-    };
-    let mut child = match cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn() {
-        Ok(c) => c,
-        Err(e) => return (false, format!("cannot run: {e}")),
-    };
-    let status = match wait_child(&mut child, limit) {
-        Some(s) => Some(s),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    };
-    let text = fs::read_to_string(log).unwrap_or_default();
-    match status {
-        Some(s) => (s.success(), text),
-        None => (false, format!("{text}\n(timed out after {limit:?})")),
-    }
-}
-
 fn find_program(name: &str) -> Option<PathBuf> {
     nsd::find_binary(name)
 }
 
-/// First line of `bin args` (stdout, else stderr) that contains `needle`.
-fn version_line(bin: &Path, args: &[&str], needle: &str) -> Option<String> {
-    let out = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines()
-        .find(|l| l.contains(needle))
-        .map(|l| l.trim().to_string())
+/// The revision built, and the files under src/ (and Cargo.toml) that
+/// differ from it: the binary is built from the work tree as it is.
+fn rootward_version() -> String {
+    let (rev, dirty) = common::rootward_revision();
+    format!(
+        "rootward {} at {rev}{}",
+        env!("CARGO_PKG_VERSION"),
+        if dirty.is_empty() {
+            String::new()
+        } else {
+            format!(" + uncommitted changes to {}", dirty.join(", "))
+        }
+    )
+}
+
+fn machine() -> String {
+    common::machine(cpus())
 }
 
 // ---------------------------------------------------------------------------
@@ -691,157 +550,23 @@ const PACKAGES: &[(&str, &str, &[&str])] = &[
 
 /// Installs the packages whose program is missing; returns notes.
 fn ensure_installed(s: &Settings, out: &Path) -> Vec<String> {
-    let missing: Vec<&(&str, &str, &[&str])> = PACKAGES
-        .iter()
-        .filter(|(_, bin, _)| find_program(bin).is_none())
-        .collect();
-    if missing.is_empty() {
-        return Vec::new();
+    // The packages may not start their services during the install: a
+    // packaged NSD on 0.0.0.0:53 would take the tree's port.
+    Install {
+        bench: "dnssec_cost",
+        packages: PACKAGES,
+        find: find_program,
+        forbidden_by: s.no_install.then_some("DNSSEC_COST_NO_INSTALL"),
+        shown_options: "--no-install-recommends ",
+        timeout: APT_TIMEOUT,
+        tag: "dnssec-cost-svc",
     }
-    let names: Vec<&str> = missing.iter().map(|(p, _, _)| *p).collect();
-    if s.no_install {
-        return vec![format!(
-            "not installed (DNSSEC_COST_NO_INSTALL set): {}",
-            names.join(" ")
-        )];
-    }
-    if find_program("apt-get").is_none() {
-        return vec![format!("not installed and no apt-get: {}", names.join(" "))];
-    }
-    println!(
-        "installing from Debian: apt-get install -y --no-install-recommends {}",
-        names.join(" ")
-    );
-    // Keep the packages from starting their services during the install
-    // (Debian's policy-rc.d convention, exit 101 = "not allowed"), unless
-    // the machine already has a policy: a packaged NSD on 0.0.0.0:53 would
-    // take the tree's port.
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists()
-        && fs::write(
-            policy,
-            "#!/bin/sh\n# temporary, dnssec_cost bench\nexit 101\n",
-        )
-        .is_ok()
-        && Command::new("chmod")
-            .args(["755", "/usr/sbin/policy-rc.d"])
-            .status()
-            .is_ok_and(|s| s.success());
-    let log = out.join("apt.log");
-    let install = |pkgs: &[&str]| {
-        run_logged(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(pkgs)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-            &log,
-        )
-    };
-    let (mut ok, _) = install(&names);
-    if !ok {
-        println!("apt-get install failed; running `apt-get update` and trying again");
-        let _ = run_logged(
-            Command::new("apt-get")
-                .arg("update")
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-            &out.join("apt-update.log"),
-        );
-        (ok, _) = install(&names);
-        if !ok {
-            for p in &names {
-                let _ = install(&[p]);
-            }
-        }
-    }
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
-    let mut notes = Vec::new();
-    for (pkg, bin, services) in missing {
-        if find_program(bin).is_some() {
-            stop_packaged_services(services);
-        } else {
-            notes.push(format!(
-                "{pkg}: apt-get install failed (see {})",
-                log.display()
-            ));
-        }
-    }
-    notes
-}
-
-/// Stops and disables the services a package we just installed may have
-/// started; only those services, through the service manager.
-fn stop_packaged_services(services: &[&str]) {
-    let tmp = std::env::temp_dir().join(format!("dnssec-cost-svc-{}.log", std::process::id()));
-    for svc in services {
-        if find_program("systemctl").is_some() && Path::new("/run/systemd/system").exists() {
-            for verb in ["stop", "disable"] {
-                let _ = run_logged(
-                    Command::new("systemctl").args([verb, &format!("{svc}.service")]),
-                    Duration::from_secs(30),
-                    &tmp,
-                );
-            }
-        } else if find_program("service").is_some() && Path::new("/etc/init.d").join(svc).exists() {
-            let _ = run_logged(
-                Command::new("service").args([svc, "stop"]),
-                Duration::from_secs(30),
-                &tmp,
-            );
-        }
-    }
-    let _ = fs::remove_file(&tmp);
+    .run(out)
 }
 
 // ---------------------------------------------------------------------------
 // /proc readings
 // ---------------------------------------------------------------------------
-
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .filter(|t| *t > 0.0)
-            .unwrap_or(100.0)
-    })
-}
-
-/// utime + stime of a process (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses (which may hold spaces): state
-    // is field 3, utime 14, stime 15.
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-/// (busy, total) jiffies of the whole machine, from /proc/stat.
-fn machine_ticks() -> Option<(u64, u64)> {
-    let text = fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().sum();
-    let idle = v.get(3)? + v.get(4)?;
-    Some((total - idle, total))
-}
 
 /// UDP receive-buffer overflows on the whole machine so far
 /// (`RcvbufErrors` of /proc/net/snmp).
@@ -857,21 +582,6 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn machine() -> String {
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let model = fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|m| m.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{} CPUs (nproc), {model}, Linux {kernel}", cpus())
-}
-
 fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -884,11 +594,6 @@ fn loadavg() -> String {
 // ---------------------------------------------------------------------------
 // dnsperf
 // ---------------------------------------------------------------------------
-
-struct Dnsperf {
-    bin: PathBuf,
-    version: String,
-}
 
 /// One dnsperf run's results, with the resolver's CPU time and the
 /// upstream queries it caused.
@@ -960,11 +665,7 @@ impl RunStats {
 
 impl Dnsperf {
     fn find() -> Option<Dnsperf> {
-        let bin = find_program("dnsperf")?;
-        let version = version_line(&bin, &["-h"], "Version")
-            .map(|l| format!("dnsperf {}", l.trim_start_matches("Version").trim()))
-            .unwrap_or_else(|| "dnsperf (version unknown)".into());
-        Some(Dnsperf { bin, version })
+        find_program("dnsperf").map(Dnsperf::at)
     }
 
     fn args(&self, addr: Ipv4Addr, file: &Path, seconds: u64, load: Load) -> Vec<String> {
@@ -1019,15 +720,10 @@ impl Dnsperf {
         let d1 = udp_rcvbuf_errors();
         let up1 = upstream_settle(tree);
         let Some(mut st) = parse_dnsperf(log).filter(|st| ok || st.completed > 0) else {
-            let text = fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(10).collect();
-            return Err(format!(
-                "dnsperf failed: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            ));
+            return Err(dnsperf_failure(log));
         };
         if let (Some(a), Some(b)) = (cpu0, cpu1) {
-            st.cpu = Some(b.saturating_sub(a) as f64 / clock_ticks());
+            st.cpu = Some(b.saturating_sub(a) as f64 / clock_ticks_cached());
         }
         if let (Some((b0, t0)), Some((b1, t1))) = (m0, m1)
             && t1 > t0
@@ -1045,49 +741,22 @@ impl Dnsperf {
 /// Reads dnsperf's summary from its output.
 fn parse_dnsperf(log: &Path) -> Option<RunStats> {
     let text = fs::read_to_string(log).ok()?;
-    let mut st = RunStats::default();
-    let mut found_qps = false;
-    let num = |l: &str| -> Option<f64> {
-        l.split(':')
-            .nth(1)?
-            .split_whitespace()
-            .next()?
-            .parse::<f64>()
-            .ok()
-    };
+    let mut sum = DnsperfSummary::default();
     for line in text.lines() {
-        let l = line.trim();
-        if l.starts_with("Queries sent:") {
-            st.sent = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries completed:") {
-            st.completed = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries lost:") {
-            st.lost = num(l).unwrap_or(0.0) as u64;
-        } else if l.starts_with("Queries per second:") {
-            st.qps = num(l).unwrap_or(0.0);
-            found_qps = true;
-        } else if let Some(sizes) = l.strip_prefix("Average packet size:") {
-            // "Average packet size:  request 33, response 45"
-            st.response_bytes = sizes
-                .split(',')
-                .find_map(|p| p.trim().strip_prefix("response "))
-                .and_then(|n| n.trim().parse().ok());
-        } else if l.starts_with("Run time (s):") {
-            st.runtime = num(l).unwrap_or(0.0);
-        } else if let Some(codes) = l.strip_prefix("Response codes:") {
-            // "Response codes:       NOERROR 1000 (100.00%), SERVFAIL 2 (..)"
-            st.rcodes = codes.trim().to_string();
-            for part in codes.split(',') {
-                let mut w = part.split_whitespace();
-                if w.next() == Some("NOERROR") {
-                    st.noerror = w.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-                }
-            }
-        } else if l.starts_with("[Status] Testing complete (end of file)") {
-            st.exhausted = true;
-        }
+        sum.line(line.trim());
     }
-    found_qps.then_some(st)
+    sum.found_qps.then(|| RunStats {
+        qps: sum.qps,
+        sent: sum.sent,
+        completed: sum.completed,
+        lost: sum.lost,
+        noerror: sum.noerror,
+        rcodes: sum.rcodes,
+        response_bytes: sum.response_bytes,
+        runtime: sum.runtime,
+        exhausted: sum.exhausted,
+        ..RunStats::default()
+    })
 }
 
 /// `count` fresh names under `*.miss.<leaf>`, all starting with `prefix`,
@@ -1249,7 +918,9 @@ fn start_resolver(
         &format!("rootward ({key})"),
         cmd,
         out.join(format!("rootward-{key}.log")),
+        STOP_TIMEOUT,
     )?;
+    proc.timed_stop = true;
     let server = SocketAddr::new(IpAddr::V4(addr), 53);
     let start = Instant::now();
     for _ in 0..(STARTUP_TIMEOUT.as_millis() / 50 + 1) {
@@ -1273,46 +944,6 @@ fn start_resolver(
     let tail = proc.tail();
     proc.stop();
     Err(format!("did not answer within {STARTUP_TIMEOUT:?}\n{tail}"))
-}
-
-/// The revision built, and the files under src/ (and Cargo.toml) that
-/// differ from it: the binary is built from the work tree as it is.
-fn rootward_version() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let rev = Command::new("git")
-        .args(["-C", root, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    let dirty: Vec<String> = Command::new("git")
-        .args([
-            "-C",
-            root,
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "Cargo.toml",
-        ])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .filter_map(|l| l.get(3..).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    format!(
-        "rootward {} at {rev}{}",
-        env!("CARGO_PKG_VERSION"),
-        if dirty.is_empty() {
-            String::new()
-        } else {
-            format!(" + uncommitted changes to {}", dirty.join(", "))
-        }
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1568,10 +1199,6 @@ fn cold_run(
 // Report
 // ---------------------------------------------------------------------------
 
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 fn avg<'a>(
     runs: impl Iterator<Item = &'a RunStats>,
     f: impl Fn(&RunStats) -> Option<f64>,
@@ -1623,34 +1250,9 @@ fn first_upstream(m: &Measured, leaf: Leaf) -> Option<f64> {
     mean(&v)
 }
 
-fn f_int(v: f64) -> String {
-    let n = v.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-fn f_ms(v: f64) -> String {
-    format!("{:.3} ms", v * 1000.0)
-}
-fn f_us(v: f64) -> String {
-    format!("{v:.1} µs")
-}
 fn f_bytes(v: f64) -> String {
     format!("{v:.0} B")
 }
-fn f_3(v: f64) -> String {
-    format!("{v:.3}")
-}
-fn fmt_ms(s: Option<f64>) -> String {
-    s.map(f_ms).unwrap_or_else(|| "n/a".into())
-}
-
 type Value = Box<dyn Fn(&Measured) -> Option<f64>>;
 /// (metric, how its values print, its value from one resolver's measurements).
 type Row = (String, fn(f64) -> String, Value);
@@ -1776,26 +1378,10 @@ fn main() {
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).expect("create target/dnssec_cost");
 
-    match UdpSocket::bind((ON_ADDR, 53)) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            eprintln!("dnssec_cost: binding port 53 needs root ({e}); nothing measured");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("dnssec_cost: cannot bind {ON_ADDR}:53: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::require_port_53("dnssec_cost", ON_ADDR);
 
     let mut notes = ensure_installed(&s, &out);
-    let Some(dp) = Dnsperf::find() else {
-        eprintln!("dnssec_cost: dnsperf is not available; nothing measured");
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
-        std::process::exit(1);
-    };
+    let dp = common::require_dnsperf("dnssec_cost", Dnsperf::find(), &notes);
 
     let started = Instant::now();
     let load_before = loadavg();

@@ -59,6 +59,7 @@
 mod authority;
 #[path = "../tests/support/authority_server.rs"]
 mod authority_server;
+mod common;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -75,6 +76,7 @@ use std::time::{Duration, Instant};
 
 use authority::Zone;
 use authority_server::{AuthorityServer, Behaviour};
+use common::{env_num_quiet, rss_kib};
 
 // ---------------------------------------------------------------------------
 // Limits and addresses
@@ -136,23 +138,13 @@ struct Settings {
     out: PathBuf,
 }
 
-fn env_num<T: std::str::FromStr + PartialOrd + Copy>(key: &str, default: T, min: T, max: T) -> T {
-    match std::env::var(key)
-        .ok()
-        .and_then(|v| v.trim().parse::<T>().ok())
-    {
-        Some(v) if v >= min && v <= max => v,
-        Some(_) | None => default,
-    }
-}
-
 impl Settings {
     fn from_env() -> Settings {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak");
         Settings {
-            seconds: env_num("SOAK_SECONDS", 600, 10, 24 * 3600),
-            cache_size: env_num("SOAK_CACHE_SIZE", 20_000, 100, 10_000_000),
-            growth_pct: env_num("SOAK_RSS_GROWTH_PCT", 10.0, 0.0, 1000.0),
+            seconds: env_num_quiet("SOAK_SECONDS", 600, 10, 24 * 3600),
+            cache_size: env_num_quiet("SOAK_CACHE_SIZE", 20_000, 100, 10_000_000),
+            growth_pct: env_num_quiet("SOAK_RSS_GROWTH_PCT", 10.0, 0.0, 1000.0),
             extra: std::env::var("ROOTWARD_EXTRA_ARGS").unwrap_or_default(),
             out,
         }
@@ -1012,21 +1004,13 @@ impl Rootward {
             return format!("had already exited ({status})");
         }
         let pid = self.child.id();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        common::send_term(pid);
         let start = Instant::now();
-        for _ in 0..(STOP_TIMEOUT.as_millis() / 20 + 1) {
-            if let Some(status) = self.exited() {
-                return format!(
-                    "stopped by SIGTERM in {:.2} s ({status})",
-                    start.elapsed().as_secs_f64()
-                );
-            }
-            sleep(Duration::from_millis(20));
+        if let Some(status) = common::wait_child(&mut self.child, STOP_TIMEOUT) {
+            return format!(
+                "stopped by SIGTERM in {:.2} s ({status})",
+                start.elapsed().as_secs_f64()
+            );
         }
         self.kill();
         format!("ignored SIGTERM for {STOP_TIMEOUT:?}; killed (pid {pid})")
@@ -1038,14 +1022,7 @@ impl Rootward {
     }
 
     fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(30);
-        format!(
-            "--- rootward log ({}) ---\n{}",
-            self.log.display(),
-            lines[from..].join("\n")
-        )
+        common::log_tail("rootward log", &self.log, 30)
     }
 }
 
@@ -1055,14 +1032,6 @@ impl Drop for Rootward {
             let _ = self.stop();
         }
     }
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// `GET /metrics` from rootward: the value of each unlabelled series we use.

@@ -48,14 +48,15 @@
 mod authority;
 #[path = "../tests/support/authority_server.rs"]
 mod authority_server;
+mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use authority::Zone;
 use authority_server::{AuthorityServer, Transport};
+use common::{Proc, rand_id};
 
 // ---------------------------------------------------------------------------
 // Limits
@@ -722,46 +724,17 @@ fn exchange_tcp(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<V
     (reply.len() >= 2 && reply[..2] == bytes[..2]).then_some(reply)
 }
 
-/// Sends one datagram and returns the first reply carrying the same ID.
-fn exchange(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-    let sock = UdpSocket::bind("0.0.0.0:0").ok()?;
-    sock.connect(server).ok()?;
-    sock.send(bytes).ok()?;
-    let deadline = Instant::now() + timeout;
-    let mut buf = vec![0u8; 65535];
-    for _ in 0..64 {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        if left.is_zero() {
-            return None;
-        }
-        sock.set_read_timeout(Some(left)).ok()?;
-        match sock.recv(&mut buf) {
-            Ok(n) if n >= 2 && buf[..2] == bytes[..2] => return Some(buf[..n].to_vec()),
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    None
-}
-
 /// A header-only query (QDCOUNT=0): both resolvers answer it FORMERR at
 /// once, without any upstream query, so it shows readiness while keeping
 /// the cache cold.
 fn ready_probe(server: SocketAddr) -> bool {
-    let id: u16 = rand_id();
-    let mut q = Vec::with_capacity(12);
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let q = common::header_only_query(rand_id());
     exchange(server, &q, Duration::from_millis(200)).is_some()
 }
 
-fn rand_id() -> u16 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(7);
-    (nanos ^ (nanos >> 16)) as u16
+/// Sends one datagram and returns the first reply carrying the same ID.
+fn exchange(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    common::exchange("0.0.0.0:0", server, bytes, timeout)
 }
 
 /// Checks a reply against the expected rcode and answer RDATA.
@@ -801,152 +774,41 @@ fn check(case: &Case, reply: &Message) -> Result<(), String> {
 // Resolver processes
 // ---------------------------------------------------------------------------
 
-/// A resolver child process; stopped (by its own PID only) on drop.
-struct Proc {
-    child: Child,
-    what: &'static str,
-    log: PathBuf,
+/// A resolver child process (see [`Proc`]), stopped within
+/// [`STOP_TIMEOUT`], its log's last 30 lines shown on failure.
+fn spawn_proc(what: &str, cmd: Command, log: PathBuf) -> Result<Proc, String> {
+    let mut proc = Proc::spawn(what, cmd, log, STOP_TIMEOUT)?;
+    proc.tail_lines = 30;
+    Ok(proc)
 }
 
-impl Proc {
-    fn spawn(what: &'static str, mut cmd: Command, log: PathBuf) -> Result<Proc, String> {
-        let out = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| format!("cannot start {what}: {e}"))?;
-        Ok(Proc { child, what, log })
-    }
-
-    /// Waits (bounded) until the resolver answers a probe on `addr`.
-    fn wait_ready(&mut self, addr: SocketAddr) -> Result<Duration, String> {
-        let start = Instant::now();
-        for _ in 0..200 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "{} exited during startup ({status})\n{}",
-                    self.what,
-                    self.tail()
-                ));
-            }
-            if ready_probe(addr) {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() >= STARTUP_TIMEOUT {
-                break;
-            }
-            sleep(Duration::from_millis(50));
-        }
-        Err(format!(
-            "{} did not answer on {addr} within {STARTUP_TIMEOUT:?}\n{}",
-            self.what,
-            self.tail()
-        ))
-    }
-
-    /// SIGTERM to our child's PID, a bounded wait, then SIGKILL.
-    fn stop(&mut self) -> String {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return format!("had already exited ({status})");
-        }
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match wait_child(&mut self.child, STOP_TIMEOUT) {
-            Some(status) => format!("stopped by SIGTERM ({status})"),
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                format!("ignored SIGTERM for {STOP_TIMEOUT:?}; killed (pid {pid})")
-            }
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(30);
-        format!(
-            "--- {} ({}) ---\n{}",
-            self.what,
-            self.log.display(),
-            lines[from..].join("\n")
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.stop();
-        }
-    }
-}
-
-/// Polls `child` until it exits or `limit` passes.
-fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    for _ in 0..(limit.as_millis() / 20 + 1) {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        sleep(Duration::from_millis(20));
-    }
-    child.try_wait().ok().flatten()
+/// Waits (bounded) until the resolver answers a probe on `addr`.
+fn wait_ready(proc: &mut Proc, addr: SocketAddr) -> Result<Duration, String> {
+    let procs = std::slice::from_mut(proc);
+    common::wait_ready(procs, 200, STARTUP_TIMEOUT, || ready_probe(addr)).map_err(|exited| {
+        exited.unwrap_or_else(|| {
+            format!(
+                "{} did not answer on {addr} within {STARTUP_TIMEOUT:?}\n{}",
+                proc.what,
+                proc.tail()
+            )
+        })
+    })
 }
 
 /// Runs a command to completion within `limit` (killing it after), returning
 /// (success, stdout+stderr).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
-    let tmp = std::env::temp_dir().join(format!("upstream-queries-cmd-{}.log", std::process::id()));
-    let Ok(out) = fs::File::create(&tmp) else {
-        return (false, "cannot create a log file".into());
-    };
-    let Ok(err) = out.try_clone() else {
-        return (false, "cannot clone a log file".into());
-    };
-    let mut child = match cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn() {
-        Ok(c) => c,
-        Err(e) => return (false, format!("cannot run: {e}")),
-    };
-    let status = wait_child(&mut child, limit);
-    let status = match status {
-        Some(s) => Some(s),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    };
-    let text = fs::read_to_string(&tmp).unwrap_or_default();
-    let _ = fs::remove_file(&tmp);
-    match status {
-        Some(s) => (s.success(), text),
-        None => (false, format!("{text}\n(timed out after {limit:?})")),
-    }
+    common::run_bounded(cmd, limit, "upstream-queries-cmd")
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    common::find_program(name, &["/usr/sbin", "/usr/local/sbin", "/sbin"])
 }
 
 // ---------------------------------------------------------------------------
 // Unbound
 // ---------------------------------------------------------------------------
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
 
 /// The Unbound binary: found, or installed from Debian's package.
 fn ensure_unbound() -> Result<PathBuf, String> {
@@ -966,40 +828,16 @@ fn ensure_unbound() -> Result<PathBuf, String> {
     // Keep the package from starting its own service during the install
     // (Debian's policy-rc.d convention, exit 101 = "not allowed"), unless
     // the machine already has a policy.
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let made_policy = !policy.exists()
-        && fs::write(
-            policy,
-            "#!/bin/sh\n# temporary, upstream_queries bench\nexit 101\n",
-        )
-        .is_ok()
-        && Command::new("chmod")
-            .args(["755", "/usr/sbin/policy-rc.d"])
-            .status()
-            .is_ok_and(|s| s.success());
-    let install = || {
-        run_bounded(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends", "unbound"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-        )
-    };
+    let made_policy = common::deny_service_starts("upstream_queries");
+    let install = || run_bounded(&mut common::apt_install_cmd(&["unbound"]), APT_TIMEOUT);
     let (mut ok, mut log) = install();
     if !ok {
         println!("apt-get install failed; running `apt-get update` and trying again");
-        let (_, upd) = run_bounded(
-            Command::new("apt-get")
-                .arg("update")
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-            APT_TIMEOUT,
-        );
+        let (_, upd) = run_bounded(&mut common::apt_update_cmd(), APT_TIMEOUT);
         log.push_str(&upd);
         (ok, log) = install();
     }
-    if made_policy {
-        let _ = fs::remove_file(policy);
-    }
+    common::allow_service_starts(made_policy);
     if !ok {
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -1206,7 +1044,7 @@ fn measure(
     addr: SocketAddr,
     tap: &mut Tap,
 ) -> Result<Run, String> {
-    let ready_after = proc.wait_ready(addr)?;
+    let ready_after = wait_ready(&mut proc, addr)?;
     println!("{label}: answering after {ready_after:.2?}");
     let startup = tap.settle_and_take();
     let begin = Instant::now();
@@ -1256,12 +1094,18 @@ fn run_rootward(out: &Path, hints: &Path, tap: &mut Tap) -> Result<Run, String> 
         .arg("debug")
         .args(extra.split_whitespace())
         .env("NO_COLOR", "1");
-    let proc = Proc::spawn("rootward", cmd, out.join("rootward.log"))?;
+    let proc = spawn_proc("rootward", cmd, out.join("rootward.log"))?;
     let mut label = "rootward".to_string();
     if !extra.trim().is_empty() {
         label = format!("rootward {}", extra.trim());
     }
-    measure(&label, rootward_version(), proc, addr, tap)
+    measure(
+        &label,
+        common::rootward_version(" + uncommitted src/"),
+        proc,
+        addr,
+        tap,
+    )
 }
 
 fn run_unbound(bin: &Path, out: &Path, hints: &Path, tap: &mut Tap) -> Result<Run, String> {
@@ -1282,37 +1126,8 @@ fn run_unbound(bin: &Path, out: &Path, hints: &Path, tap: &mut Tap) -> Result<Ru
     }
     let mut cmd = Command::new(bin);
     cmd.arg("-d").arg("-c").arg(&conf);
-    let proc = Proc::spawn("unbound", cmd, dir.join("unbound.stderr"))?;
+    let proc = spawn_proc("unbound", cmd, dir.join("unbound.stderr"))?;
     measure("Unbound", unbound_version(bin), proc, addr, tap)
-}
-
-fn rootward_version() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let rev = Command::new("git")
-        .args(["-C", root, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    let dirty = Command::new("git")
-        .args([
-            "-C",
-            root,
-            "status",
-            "--porcelain",
-            "--",
-            "src",
-            "Cargo.toml",
-        ])
-        .output()
-        .ok()
-        .is_some_and(|o| !o.stdout.is_empty());
-    format!(
-        "rootward {} at {rev}{}",
-        env!("CARGO_PKG_VERSION"),
-        if dirty { " + uncommitted src/" } else { "" }
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1408,11 +1223,7 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    format!("{cpus} CPUs (nproc), Linux {kernel}")
+    format!("{cpus} CPUs (nproc), Linux {}", common::kernel_release())
 }
 
 fn main() {
@@ -1423,17 +1234,7 @@ fn main() {
     let hints = write_root_hints(&out);
 
     // Port 53 needs root; say so plainly instead of panicking in the fixture.
-    match UdpSocket::bind((Ipv4Addr::new(127, 58, 0, 2), 53)) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-            eprintln!("upstream_queries: binding port 53 needs root ({e}); nothing measured");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("upstream_queries: cannot bind 127.58.0.2:53: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::require_port_53("upstream_queries", Ipv4Addr::new(127, 58, 0, 2));
 
     let started = Instant::now();
     let authorities = start_authorities();

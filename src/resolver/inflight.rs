@@ -40,13 +40,15 @@ use hickory_proto::rr::Name;
 use super::KeyHasher;
 
 /// Upstream queries in flight to the servers of one zone cut. Little's law:
-/// 100 slots carry 2,000 queries/s to a zone whose servers answer in 50 ms,
-/// far above what one resolver's legitimate cache misses send to one zone,
-/// while a zone whose servers never answer gets at most 100 queries per
-/// upstream timeout (100/s at the 1 s default) however fast the flood.
+/// 256 slots carry 5,000 queries/s to a zone whose servers answer in 50 ms,
+/// above what one resolver's legitimate cache misses send to one zone (a
+/// benchmark keeping 100 fresh names outstanding under one zone must not be
+/// shed: 64 was, see docs/benchmarks.md), while a zone whose servers never
+/// answer gets at most 256 queries per upstream timeout (256/s at the 1 s
+/// default) however fast the flood.
 /// BIND's `fetches-per-zone` is the same bound (off by default); Unbound's
 /// `ratelimit` (off by default) bounds queries per second to a zone instead.
-pub const MAX_PER_ZONE: usize = 100;
+pub const MAX_PER_ZONE: usize = 256;
 
 /// Upstream queries in flight to one server address, across all zones it
 /// serves: a hosting provider's server authoritative for many zones is
@@ -56,7 +58,7 @@ pub const MAX_PER_ZONE: usize = 100;
 /// bound. BIND's `fetches-per-server` (off by default) bounds the same;
 /// PowerDNS instead stops querying a server after 64 consecutive failures
 /// (`server-down-max-fails`) for 60 s.
-pub const MAX_PER_SERVER: usize = 64;
+pub const MAX_PER_SERVER: usize = 192;
 
 /// Upstream queries in flight overall. Each holds one UDP socket (a file
 /// descriptor and a random source port) and a 64 KiB reply buffer, so this

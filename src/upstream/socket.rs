@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::{Instant, timeout_at};
@@ -232,13 +233,26 @@ impl SocketUpstream {
         case: CaseMatch,
         deadline: Instant,
     ) -> Result<Result<Message, Option<Message>>, UpstreamError> {
-        let socket = bind_random_port(self.source_ip(server)).await?;
+        let socket = bind_random_port(self.source_ip(server))?;
         socket
-            .connect(server)
-            .await
+            .connect(&server.into())
             .map_err(UpstreamError::from_io)?;
         let (id, bytes) = encode(sent, edns)?;
-        socket.send(&bytes).await.map_err(UpstreamError::from_io)?;
+        // Sent before the socket joins the runtime's event loop: a fresh
+        // socket's send buffer is empty, so the datagram goes out now, not
+        // after a round through the loop (an epoll_wait) to learn that the
+        // socket is writable. Registering afterwards loses nothing: a reply
+        // already queued is reported as soon as the socket is added.
+        let sent_now = match socket.send(&bytes) {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => return Err(UpstreamError::from_io(e)),
+        };
+        let socket = UdpSocket::from_std(std::net::UdpSocket::from(socket))
+            .map_err(UpstreamError::from_io)?;
+        if !sent_now {
+            socket.send(&bytes).await.map_err(UpstreamError::from_io)?;
+        }
         // Room for the largest datagram, left uninitialised: `recv_buf`
         // writes into the spare capacity, so no 64 KiB are zeroed per query.
         let mut buf = Vec::with_capacity(MAX_UDP_REPLY);
@@ -346,21 +360,30 @@ impl Upstream for SocketUpstream {
     }
 }
 
-/// Binds a UDP socket on `ip` with a source port drawn from the CSPRNG
-/// (RFC 5452 §4.5), falling back to the kernel's choice if every random pick
-/// is taken.
-async fn bind_random_port(ip: IpAddr) -> Result<UdpSocket, UpstreamError> {
+/// A non-blocking UDP socket (not yet registered with the runtime) bound on
+/// `ip` with a source port drawn from the CSPRNG (RFC 5452 §4.5), falling
+/// back to the kernel's choice if every random pick is taken.
+fn bind_random_port(ip: IpAddr) -> Result<Socket, UpstreamError> {
+    let domain = match ip {
+        IpAddr::V4(_) => Domain::IPV4,
+        IpAddr::V6(_) => Domain::IPV6,
+    };
+    let socket =
+        Socket::new(domain, Type::DGRAM.nonblocking(), None).map_err(UpstreamError::from_io)?;
     for _ in 0..SOURCE_PORT_ATTEMPTS {
         let port = rand::random_range(MIN_SOURCE_PORT..=u16::MAX);
-        match UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            Ok(s) => return Ok(s),
+        // A failed bind leaves the socket unbound: the next port is tried
+        // on the same socket.
+        match socket.bind(&SocketAddr::new(ip, port).into()) {
+            Ok(()) => return Ok(socket),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(UpstreamError::from_io(e)),
         }
     }
-    UdpSocket::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(UpstreamError::from_io)
+    socket
+        .bind(&SocketAddr::new(ip, 0).into())
+        .map_err(UpstreamError::from_io)?;
+    Ok(socket)
 }
 
 /// Whether two replies carry the same data: rcode and every section's

@@ -22,7 +22,9 @@
 //! `RUST_LOG` (default `warn`, as the server runs with `--log-level warn`).
 //!
 //! Prints, per variant, wall time and the main thread's CPU time
-//! (CLOCK_THREAD_CPUTIME_ID: user and kernel) per miss. For instruction
+//! (CLOCK_THREAD_CPUTIME_ID: user and kernel) per miss; compare timings
+//! only with the process pinned to one core (`taskset -c 1`), else the
+//! cross-core wake-ups of the socket variant dominate them. For instruction
 //! counts run it under callgrind with N and 2N names and take the
 //! difference over N (removes start-up and warm-up); see
 //! docs/benchmarks.md, "Cache misses: where the CPU goes".

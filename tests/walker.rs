@@ -1128,3 +1128,40 @@ async fn trace_names_the_rule_that_dropped_a_forged_record() {
         "{scrubbed:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_non_terminal_is_asked_once_for_all_names_below_it() {
+    // `ent.example.test.` exists only as the parent of `*.ent`: QNAME
+    // minimisation learns that from a NODATA, and the cached NODATA serves
+    // every later fresh name below it (RFC 9156 §3).
+    let mut leaf = example_zone();
+    leaf.add(zone("example.test.", "*.ent.example.test. 300 A 192.0.2.77").records()[0].clone());
+    let net = tree();
+    net.serve(NS1, vec![leaf.clone()]);
+    net.serve(NS2, vec![leaf]);
+    let h = Harness::new(net);
+    for name in [
+        "a.ent.example.test.",
+        "b.ent.example.test.",
+        "c.ent.example.test.",
+    ] {
+        let res = h.ask(name, RecordType::A).await;
+        assert_eq!(res.rcode, ResponseCode::NoError, "{name}");
+        assert_eq!(data(&res), [format!("{name} A 192.0.2.77")]);
+    }
+    let asked = |n: &str| {
+        h.net.server(NS1).count(n, RecordType::A) + h.net.server(NS2).count(n, RecordType::A)
+    };
+    assert_eq!(
+        asked("ent.example.test."),
+        1,
+        "the empty non-terminal is asked once"
+    );
+    for name in [
+        "a.ent.example.test.",
+        "b.ent.example.test.",
+        "c.ent.example.test.",
+    ] {
+        assert_eq!(asked(name), 1, "{name} asked once");
+    }
+}

@@ -398,7 +398,19 @@ impl Walker {
         }
         let cut = frame.cut.as_mut()?;
         if let Some(ip) = cut.next_address(&self.policy, &self.infra, Instant::now()) {
-            let (name, qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
+            let (mut name, mut qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
+            // A minimised question answered before (an empty non-terminal's
+            // NODATA, a name's own data) needs no query: the name exists,
+            // go one label down (RFC 9156 §3 leaves the cache to the
+            // resolver). Without this every fresh name below an empty
+            // non-terminal costs a query for it.
+            for _ in 0..usize::from(frame.qname.num_labels()) {
+                if name == frame.qname || !known_to_exist(&self.cache, &name, qtype, now) {
+                    break;
+                }
+                frame.min.exists();
+                (name, qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
+            }
             let out = Outbound {
                 server: SocketAddr::new(ip, DNS_PORT),
                 query: UpstreamQuery {
@@ -604,6 +616,24 @@ impl Walker {
             },
         }
     }
+}
+
+/// Whether the cache holds an answer showing that `name` exists without an
+/// alias: a NODATA, or records of `qtype` themselves (not a CNAME/DNAME).
+fn known_to_exist(cache: &Cache, name: &Name, qtype: RecordType, now: Timestamp) -> bool {
+    cache
+        .answer(&QuestionKey::new(name, qtype), now)
+        .is_some_and(|a| match a.kind {
+            AnswerKind::NoData => a.records().0.is_empty(),
+            AnswerKind::Positive => {
+                let (answers, _) = a.records();
+                !answers.is_empty()
+                    && answers
+                        .iter()
+                        .all(|r| &r.name == name && r.record_type() == qtype)
+            }
+            AnswerKind::NxDomain => false,
+        })
 }
 
 /// Records an event if the walk is traced; the detail is formatted only then.

@@ -33,6 +33,14 @@ impl ExtendedError {
         code: 6,
         text: "DNSSEC validation failed",
     };
+    /// RFC 8914 §4.23 with the reason that it is our own limit, not the
+    /// authorities: every server of the zone is at its bound of queries in
+    /// flight (resolver/inflight.rs). Not a failure of the question, so it
+    /// is not remembered in the failure cache.
+    pub const UPSTREAM_BUSY: Self = Self {
+        code: 22,
+        text: "upstream queries to this zone at their limit; try again",
+    };
     /// RFC 8914 §4.23: No Reachable Authority.
     pub const NO_REACHABLE_AUTHORITY: Self = Self {
         code: 22,

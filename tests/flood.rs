@@ -38,7 +38,7 @@ use rootward::cache::{Cache, TtlPolicy};
 use rootward::clock::ManualClock;
 use rootward::config::DEFAULT_UPSTREAM_TIMEOUT;
 use rootward::resolver::inflight::{Limits, MAX_PER_SERVER, MAX_PER_ZONE};
-use rootward::resolver::{AddressPolicy, Resolver, ResolverConfig};
+use rootward::resolver::{AddressPolicy, ExtendedError, Resolver, ResolverConfig};
 use rootward::root_hints::RootHints;
 
 use support::authority::Zone;
@@ -803,17 +803,24 @@ async fn a_shed_query_fails_at_once_and_teaches_nothing_about_the_server() {
     let rto_before = resolver.infra().rto(server);
     let seen_before = slow.total();
 
-    let tasks: Vec<_> = (0..6).map(|i| ask(&format!("n{i}.slow."))).collect();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| (format!("n{i}.slow."), ask(&format!("n{i}.slow."))))
+        .collect();
     let mut answered = 0;
     let mut shed = Vec::new();
-    for t in tasks {
+    let mut shed_names = Vec::new();
+    for (name, t) in tasks {
         let (res, took) = t.await.unwrap();
         match res.rcode {
             ResponseCode::NoError => {
                 answered += 1;
                 assert!(took >= Duration::from_millis(200), "{took:?}");
             }
-            ResponseCode::ServFail => shed.push(took),
+            ResponseCode::ServFail => {
+                assert_eq!(res.ede, Some(ExtendedError::UPSTREAM_BUSY), "{name}");
+                shed.push(took);
+                shed_names.push(name);
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -842,4 +849,8 @@ async fn a_shed_query_fails_at_once_and_teaches_nothing_about_the_server() {
     // The slots are back: the next question is sent and answered.
     let (again, _) = ask("later.slow.").await.unwrap();
     assert_eq!(again.rcode, ResponseCode::NoError);
+    // A shed question was our limit, not the zone's failure: it is not in
+    // the failure cache, and asked again it is answered.
+    let (retried, _) = ask(&shed_names[0]).await.unwrap();
+    assert_eq!(retried.rcode, ResponseCode::NoError, "{retried:?}");
 }

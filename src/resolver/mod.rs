@@ -336,7 +336,9 @@ impl<U: Upstream> Resolver<U> {
         };
         if result.rcode == ResponseCode::ServFail {
             let now = self.clock.now();
-            if !self.config.failure_ttl.is_zero() {
+            // Shed by our own in-flight bound: the next client may find room.
+            let ours = result.ede == Some(ExtendedError::UPSTREAM_BUSY);
+            if !self.config.failure_ttl.is_zero() && !ours {
                 self.failures
                     .insert(key.clone(), now + self.config.failure_ttl.as_secs().max(1));
             }

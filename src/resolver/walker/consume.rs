@@ -66,6 +66,9 @@ impl Walker {
                 // Only a timeout or a missing route teaches anything about
                 // the server; a query not sent (`Throttled`: too many in
                 // flight) just leaves it tried for this walk.
+                if matches!(e, UpstreamError::Throttled(_)) {
+                    self.throttled = true;
+                }
                 if matches!(e, UpstreamError::Timeout) {
                     self.infra.record_timeout(ip, out.timeout, Instant::now());
                     if let Some(cut) = self.frames.last_mut().and_then(|f| f.cut.as_mut())

@@ -144,6 +144,10 @@ pub struct Walker {
     /// DNSSEC validation follows the walk: ask with DO, and do not answer
     /// from RFC 8020 NXDOMAIN cuts, which carry no NSEC proof.
     validating: bool,
+    /// A query of this walk was not sent because its zone or server was at
+    /// the in-flight bound: running out of servers then is our limit, not
+    /// the zone's failure.
+    throttled: bool,
     /// QNAME minimisation mode for every frame.
     qname_mode: QnameMinimisation,
     /// Where decisions are written when this walk is traced.
@@ -191,6 +195,7 @@ impl Walker {
             finished: None,
             refresh: false,
             validating: false,
+            throttled: false,
             qname_mode: QnameMinimisation::Off,
             trace: None,
         }
@@ -476,7 +481,12 @@ impl Walker {
                 return Some(Action::Lookup(AddressLookup { names, qtype }));
             }
         }
-        self.end_frame(FrameEnd::Failed(ExtendedError::NO_REACHABLE_AUTHORITY), now);
+        let why = if self.throttled {
+            ExtendedError::UPSTREAM_BUSY
+        } else {
+            ExtendedError::NO_REACHABLE_AUTHORITY
+        };
+        self.end_frame(FrameEnd::Failed(why), now);
         None
     }
 

@@ -364,7 +364,8 @@ fn idle_tcp_connection_is_closed_and_the_cap_is_enforced() {
         matches!(c.read(&mut buf), Ok(2)),
         "over the cap: the new connection is answered"
     );
-    a.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     assert!(
         matches!(a.read(&mut buf), Ok(0) | Err(_)),
         "the oldest connection made room"

@@ -50,6 +50,25 @@ pub enum AnswerKind {
 }
 
 impl AnswerKind {
+    /// The kind of an answer with this rcode and answer section to a
+    /// question of `qtype`: NXDOMAIN by its rcode; positive when the
+    /// section holds the asked type (any type but RRSIG for ANY); NODATA
+    /// otherwise, a CNAME chain that ends nowhere included (RFC 2308 §2).
+    pub fn of(rcode: ResponseCode, answers: &[Record], qtype: RecordType) -> Self {
+        if rcode == ResponseCode::NXDomain {
+            return AnswerKind::NxDomain;
+        }
+        let answered = answers.iter().any(|r| {
+            let t = r.record_type();
+            t == qtype || (qtype == RecordType::ANY && t != RecordType::RRSIG)
+        });
+        if answered {
+            AnswerKind::Positive
+        } else {
+            AnswerKind::NoData
+        }
+    }
+
     /// The response code a client sees.
     pub fn rcode(self) -> ResponseCode {
         match self {

@@ -31,6 +31,7 @@ use super::denial::{self, DenialRecords, DsAbsence, Proof};
 use super::limits::{Budget, LimitExceeded};
 use super::verify::{self, DsError, UnixTime, VerifyError};
 use super::{Security, Verdict};
+use crate::cache::AnswerKind;
 use crate::ede::ExtendedError;
 
 /// Longest a bogus zone is remembered, so that a fixed zone is retried
@@ -160,20 +161,12 @@ enum Chain {
     Bogus(ExtendedError),
 }
 
-/// Which kind of answer is validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Positive,
-    NoData,
-    NxDomain,
-}
-
 /// The validation of one answer (see the module docs).
 pub struct Validation {
     validator: Arc<Validator>,
     qname: Name,
     qtype: RecordType,
-    kind: Kind,
+    kind: AnswerKind,
     groups: Vec<Group>,
     answers: Vec<Record>,
     fetched: HashMap<(Name, RecordType), Fetched>,
@@ -303,22 +296,13 @@ impl Validation {
         now: UnixTime,
     ) -> Self {
         let mut groups = group(answers);
-        let kind = if rcode == ResponseCode::NXDomain {
-            Kind::NxDomain
-        } else if answers
-            .iter()
-            .any(|r| r.record_type() == qtype || qtype == RecordType::ANY)
-        {
-            Kind::Positive
-        } else {
-            Kind::NoData
-        };
+        let kind = AnswerKind::of(rcode, answers, qtype);
         // The authority section matters for negative answers (SOA and
         // proofs) and for wildcard expansions (proofs only).
         let proof_types = |g: &Group| {
             let t = g.records[0].record_type();
             match kind {
-                Kind::Positive => matches!(t, RecordType::NSEC | RecordType::NSEC3),
+                AnswerKind::Positive => matches!(t, RecordType::NSEC | RecordType::NSEC3),
                 _ => matches!(t, RecordType::SOA | RecordType::NSEC | RecordType::NSEC3),
             }
         };
@@ -379,7 +363,7 @@ impl Validation {
     /// zone a negative answer must come with its proof, so stripping it
     /// cannot turn a forged denial into an acceptable one.
     fn unproven(&mut self) -> Step {
-        if self.kind == Kind::Positive {
+        if self.kind == AnswerKind::Positive {
             return self.finish(Verdict {
                 security: Security::Indeterminate,
                 ede: None,
@@ -689,7 +673,7 @@ impl Validation {
         };
         let last = final_name(&self.qname, &self.answers);
         let proof = match self.kind {
-            Kind::Positive => {
+            AnswerKind::Positive => {
                 let wildcards: Vec<(Name, Name, Name)> = self
                     .groups
                     .iter()
@@ -714,7 +698,7 @@ impl Validation {
                 }
                 result
             }
-            Kind::NoData | Kind::NxDomain => {
+            AnswerKind::NoData | AnswerKind::NxDomain => {
                 let Some(zone) = proof_zone(&self.groups) else {
                     return bogus(NSEC_MISSING);
                 };
@@ -722,7 +706,7 @@ impl Validation {
                     zone: &zone,
                     records: &proofs,
                 };
-                if self.kind == Kind::NxDomain {
+                if self.kind == AnswerKind::NxDomain {
                     denial::nxdomain(&last, &d, &mut self.budget)
                 } else {
                     denial::nodata(&last, self.qtype, &d, &mut self.budget)

@@ -657,7 +657,7 @@ impl<U: Upstream> Resolver<U> {
         {
             self.nsec.store(&soa.name, &raw.authorities, now);
         }
-        let kind = answer_kind(&raw, qtype);
+        let kind = AnswerKind::of(raw.rcode, &raw.answers, qtype);
         env.cache.store(
             QuestionKey::new(name, qtype),
             kind,
@@ -741,21 +741,6 @@ impl<U: Upstream> Resolver<U> {
 fn validation_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.saturating_sub(1).max(1)
-}
-
-/// Positive, NODATA or NXDOMAIN, from the rcode and whether the answer
-/// holds the asked type.
-fn answer_kind(res: &Resolution, qtype: RecordType) -> AnswerKind {
-    if res.rcode == ResponseCode::NXDomain {
-        AnswerKind::NxDomain
-    } else if res.answers.iter().any(|r| {
-        r.record_type() == qtype
-            || (qtype == RecordType::ANY && r.record_type() != RecordType::RRSIG)
-    }) {
-        AnswerKind::Positive
-    } else {
-        AnswerKind::NoData
-    }
 }
 
 /// What a walk works with: the cache it reads and fills (the shared one, or

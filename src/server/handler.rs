@@ -275,9 +275,7 @@ fn pre_encoded(
     if encoded.len() + opt > to.limit(transport) {
         return None;
     }
-    // AD only for a secure answer, to a client that showed it understands
-    // AD by setting DO or AD (RFC 6840 §5.7).
-    let ad = entry.security == Security::Secure && (dnssec_ok || to.authentic_data);
+    let ad = sets_ad(entry.security, to);
     // The question is the first name of the request, right after the
     // header, in the client's case.
     let qname = request.get(HEADER_LEN..HEADER_LEN + encoded.qname_len())?;
@@ -289,6 +287,12 @@ fn pre_encoded(
         edns: to.edns.map(|e| e.dnssec_ok),
     };
     encoded.render(patch, qname, entry.stored_at, now)
+}
+
+/// AD only for a secure answer, to a client that showed it understands AD
+/// by setting DO or AD (RFC 6840 §5.7).
+fn sets_ad(security: Security, to: &ReplyTo) -> bool {
+    security == Security::Secure && (to.authentic_data || to.edns.is_some_and(|e| e.dnssec_ok))
 }
 
 /// REFUSED for a request (its ID and question echoed when they parse).
@@ -325,9 +329,7 @@ fn encode(q: &Question, res: &Resolution, transport: Transport) -> Handled {
     let (answers, authorities) = (strip(&res.answers), strip(&res.authorities));
     let answers = answers.as_deref().unwrap_or(&res.answers);
     let authorities = authorities.as_deref().unwrap_or(&res.authorities);
-    // AD only for a secure answer, to a client that showed it understands
-    // AD by setting DO or AD (RFC 6840 §5.7).
-    let authenticated = res.security == Security::Secure && (dnssec_ok || to.authentic_data);
+    let authenticated = sets_ad(res.security, to);
     let with_ad;
     let to = if authenticated {
         with_ad = ReplyTo {

@@ -1,23 +1,25 @@
 //! The UDP listener.
 //!
-//! One datagram's path: a thread of its own per socket (with SO_REUSEPORT,
-//! one socket per worker) reads it with a blocking `recv_from`, handles it
-//! at once if it is an error or a cache hit and sends the reply from the
-//! same loop, with no task, no wakeup through the runtime's reactor and no
-//! lock shared with the other workers. Only a miss goes to the runtime, as
-//! a task of its own, so the loop keeps serving hits; its reply leaves by
-//! the same socket with a non-blocking send. This is the shape of the
-//! minimal responder the benchmark measures as the machine's ceiling
-//! (docs/benchmarks.md): the reactor cost a third of the time of a hit.
+//! One datagram's path: every socket (with SO_REUSEPORT, one per worker)
+//! has a thread of its own running its own single-threaded event loop, as
+//! Unbound's workers do. The loop takes up to [`BATCH`] queued datagrams
+//! with one `recvmmsg`, answers errors and cache hits at once and sends
+//! those replies with one `sendmmsg`; a miss becomes a task on the same
+//! loop, so its upstream sockets, its timers and its reply stay on this
+//! thread. A miss then costs no hand-over to another thread: with a shared
+//! pool, every miss woke a second thread and every upstream reply a third,
+//! and those wake-ups and context switches were most of a miss's CPU
+//! (docs/benchmarks.md, "Cache misses: where the CPU goes"). The loop
+//! yields after each batch, so misses' tasks run between batches of hits.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -30,46 +32,60 @@ use crate::upstream::Upstream;
 /// than this is truncated by the kernel and then fails to parse (FORMERR).
 const MAX_QUERY_DATAGRAM: usize = 4096;
 
-/// How long a receive blocks before the loop looks at the shutdown flag:
-/// the longest a shutdown waits for an idle listener.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
-
-/// Datagrams read between two looks at the shutdown flag when busy.
-const SHUTDOWN_CHECK_EVERY: usize = 1024;
-
 /// Datagrams taken from the socket by one `recvmmsg`, and replies given to
 /// one `sendmmsg`: under load a batch shares one pair of system calls, the
 /// larger part of a cached answer's cost (docs/benchmarks.md). 32 is where
-/// quinn-udp and the kernel's own GRO batching stop; an idle socket still
-/// answers one datagram per call, with no added wait (MSG_WAITFORONE).
+/// quinn-udp stops; an idle socket still answers each datagram as it comes.
 const BATCH: usize = 32;
 
 /// Serves one UDP socket until `shutdown` turns true. `done` is held by
 /// every task this starts, so the caller can wait for in-flight answers.
 pub async fn serve<U: Upstream>(
-    socket: tokio::net::UdpSocket,
+    socket: UdpSocket,
     handler: Handler<U>,
     shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
-    let socket = match blocking(socket) {
-        Ok(s) => Arc::new(s),
+    // Leaves the caller's event loop, to join the worker's own.
+    let socket = match socket.into_std() {
+        Ok(s) => s,
         Err(e) => {
             warn!(error = %e, "udp socket unusable");
             return;
         }
     };
-    let runtime = tokio::runtime::Handle::current();
     let (finished_tx, finished_rx) = oneshot::channel();
     let name = format!(
         "udp-{}",
         socket.local_addr().map_or(String::new(), |a| a.to_string())
     );
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
-        // In the runtime's context: tasks can be spawned and its clock read.
-        let _context = runtime.enter();
-        receive_loop(&socket, &handler, &shutdown, &done, &runtime);
-        let _ = finished_tx.send(());
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "could not start a udp worker's event loop");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let socket = match UdpSocket::from_std(socket) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    warn!(error = %e, "udp socket unusable");
+                    return;
+                }
+            };
+            // Held by this worker's tasks: the loop lives on until the last
+            // one has answered (each is bounded by the resolution timeout).
+            let (local_tx, mut local_rx) = mpsc::channel::<()>(1);
+            receive_loop(&socket, &handler, shutdown, &done, &local_tx).await;
+            let _ = finished_tx.send(());
+            drop((local_tx, done));
+            let _ = local_rx.recv().await;
+        });
     });
     match spawned {
         Ok(_) => {
@@ -79,69 +95,52 @@ pub async fn serve<U: Upstream>(
     }
 }
 
-/// The tokio socket as a blocking one whose receives time out.
-fn blocking(socket: tokio::net::UdpSocket) -> io::Result<UdpSocket> {
-    let socket = socket.into_std()?;
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
-    Ok(socket)
-}
+/// What one `recvmmsg` brought: each datagram's length and sender.
+type Received = Vec<(usize, Option<SocketAddr>)>;
 
-fn receive_loop<U: Upstream>(
+async fn receive_loop<U: Upstream>(
     socket: &Arc<UdpSocket>,
     handler: &Handler<U>,
-    shutdown: &watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
     done: &mpsc::Sender<()>,
-    runtime: &tokio::runtime::Handle,
+    local: &mpsc::Sender<()>,
 ) {
     let fd = socket.as_raw_fd();
     let mut buffers = vec![[0u8; MAX_QUERY_DATAGRAM]; BATCH];
     let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-    let mut received: Vec<(usize, Option<SocketAddr>)> = Vec::with_capacity(BATCH);
+    let mut received: Received = Vec::with_capacity(BATCH);
     let mut replies: Vec<(Vec<u8>, SockaddrStorage)> = Vec::with_capacity(BATCH);
-    let mut since_check = 0usize;
     loop {
-        if since_check >= SHUTDOWN_CHECK_EVERY {
-            since_check = 0;
-            if *shutdown.borrow() {
-                return;
-            }
+        if *shutdown.borrow() {
+            return;
         }
         received.clear();
-        {
-            let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
-                .iter_mut()
-                .map(|b| [IoSliceMut::new(&mut b[..])])
-                .collect();
-            // MSG_WAITFORONE: block (up to the socket's read timeout) for the
-            // first datagram only, then take whatever else is queued.
-            match recvmmsg(
-                fd,
-                &mut receive_headers,
-                slices.iter_mut(),
-                MsgFlags::MSG_WAITFORONE,
-                None,
-            ) {
-                Ok(messages) => received.extend(
-                    messages.map(|m| (m.bytes, m.address.as_ref().and_then(to_socket_addr))),
-                ),
-                Err(Errno::EAGAIN | Errno::ETIMEDOUT) => {
-                    if *shutdown.borrow() {
-                        return;
+        let batch = socket.try_io(Interest::READABLE, || {
+            receive_batch(fd, &mut buffers, &mut receive_headers, &mut received)
+        });
+        match batch {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    ready = socket.readable() => {
+                        if let Err(e) = ready {
+                            warn!(error = %e, "udp socket failed");
+                            return;
+                        }
                     }
-                    continue;
+                    _ = super::stopped(&mut shutdown) => return,
                 }
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    // ICMP errors from earlier sends surface here (e.g.
-                    // ECONNREFUSED on Linux); they concern one peer only.
-                    debug!(error = %e, "udp receive error");
-                    continue;
-                }
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here (e.g.
+                // ECONNREFUSED on Linux); they concern one peer only.
+                debug!(error = %e, "udp receive error");
+                continue;
             }
         }
-        since_check += received.len();
         // One clock reading per batch: the datagrams arrived together.
         let now = Instant::now();
         for (&(len, peer), buffer) in received.iter().zip(&buffers) {
@@ -155,33 +154,55 @@ fn receive_loop<U: Upstream>(
                 Handled::Drop => {}
                 Handled::Reply(bytes) => replies.push((bytes, SockaddrStorage::from(peer))),
                 Handled::Miss(miss) => {
-                    let (socket, handler, done) = (socket.clone(), handler.clone(), done.clone());
-                    runtime.spawn(async move {
+                    let (socket, handler) = (socket.clone(), handler.clone());
+                    let holds = (done.clone(), local.clone());
+                    tokio::spawn(async move {
                         if let Some(bytes) = handler.resolve(miss).await {
-                            // Never block a runtime worker: a full send
-                            // buffer loses this reply as the network could
-                            // (the client asks again).
-                            send(&socket, &bytes, peer, libc::MSG_DONTWAIT);
+                            // Never wait here: a full send buffer loses this
+                            // reply as the network could (the client asks
+                            // again).
+                            if let Err(e) = socket.try_send_to(&bytes, peer) {
+                                debug!(%peer, error = %e, "udp send failed");
+                            }
                         }
-                        drop(done);
+                        drop(holds);
                     });
                 }
             }
         }
-        send_all(fd, &mut send_headers, &replies);
+        send_all(socket, &mut send_headers, &replies).await;
         replies.clear();
+        // Lets this loop's misses run between two batches of hits.
+        tokio::task::yield_now().await;
     }
 }
 
-/// Sends every reply of a batch with as few `sendmmsg` calls as the kernel
-/// allows. A reply the kernel refuses (an unreachable peer, a full buffer
-/// on a socket that never blocks) is logged and skipped so the ones after
-/// it still leave.
-fn send_all(
+/// One `recvmmsg` without waiting: `WouldBlock` when nothing is queued.
+fn receive_batch(
     fd: RawFd,
+    buffers: &mut [[u8; MAX_QUERY_DATAGRAM]],
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    received: &mut Received,
+) -> io::Result<()> {
+    let mut slices: Vec<[IoSliceMut<'_>; 1]> = buffers
+        .iter_mut()
+        .map(|b| [IoSliceMut::new(&mut b[..])])
+        .collect();
+    let messages = recvmmsg(fd, headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)?;
+    received.extend(messages.map(|m| (m.bytes, m.address.as_ref().and_then(to_socket_addr))));
+    Ok(())
+}
+
+/// Sends every reply of a batch with as few `sendmmsg` calls as the kernel
+/// allows, waiting for room in the send buffer if it is full. A reply the
+/// kernel refuses (an unreachable peer) is logged and skipped so the ones
+/// after it still leave.
+async fn send_all(
+    socket: &UdpSocket,
     headers: &mut MultiHeaders<SockaddrStorage>,
     replies: &[(Vec<u8>, SockaddrStorage)],
 ) {
+    let fd = socket.as_raw_fd();
     let mut sent = 0;
     while sent < replies.len() {
         let pending = &replies[sent..];
@@ -189,9 +210,19 @@ fn send_all(
             pending.iter().map(|(b, _)| [IoSlice::new(b)]).collect();
         let addresses: Vec<Option<SockaddrStorage>> =
             pending.iter().map(|(_, a)| Some(*a)).collect();
-        match sendmmsg(fd, headers, &slices, &addresses, [], MsgFlags::empty()) {
-            Ok(results) => sent += results.count().max(1),
-            Err(Errno::EINTR) => {}
+        let result = socket.try_io(Interest::WRITABLE, || {
+            sendmmsg(fd, headers, &slices, &addresses, [], MsgFlags::MSG_DONTWAIT)
+                .map(|results| results.count())
+                .map_err(io::Error::from)
+        });
+        match result {
+            Ok(n) => sent += n.max(1),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 warn!(peer = %pending[0].1, error = %e, "udp send failed");
                 sent += 1;
@@ -207,11 +238,4 @@ fn to_socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
     address
         .as_sockaddr_in6()
         .map(|v6| SocketAddr::V6((*v6).into()))
-}
-
-fn send(socket: &UdpSocket, bytes: &[u8], peer: SocketAddr, flags: libc::c_int) {
-    let to = socket2::SockAddr::from(peer);
-    if let Err(e) = socket2::SockRef::from(socket).send_to_with_flags(bytes, &to, flags) {
-        warn!(%peer, error = %e, "udp send failed");
-    }
 }

@@ -33,13 +33,13 @@ impl Cache {
         let answers: Vec<_> = self
             .answers
             .iter()
-            .filter(|(k, _)| matches(&k.name))
+            .filter(|(k, _)| matches(k.name()))
             .map(|(k, _)| k)
             .collect();
         let rrsets: Vec<_> = self
             .rrsets
             .iter()
-            .filter(|(k, _)| matches(&k.name))
+            .filter(|(k, _)| matches(k.name()))
             .map(|(k, _)| k)
             .collect();
         for k in &answers {
@@ -70,12 +70,12 @@ impl Cache {
                     } else {
                         "NODATA"
                     };
-                    let qtype = if key.class == hickory_proto::rr::DNSClass::NONE {
+                    let qtype = if key.class() == hickory_proto::rr::DNSClass::NONE {
                         "(any type)".to_string()
                     } else {
-                        key.qtype.to_string()
+                        key.qtype().to_string()
                     };
-                    answers.push(format!("; {what} {} {qtype}", key.name));
+                    answers.push(format!("; {what} {} {qtype}", key.name()));
                     answers.extend(records.iter().chain(authorities.iter()).map(line));
                 }
             }

@@ -12,28 +12,72 @@ use hickory_proto::op::Query;
 use super::ttl::remaining;
 use super::wire::EncodedAnswer;
 use crate::clock::Timestamp;
+use std::hash::{Hash, Hasher};
+
+use super::fingerprint::Fingerprint;
 use crate::dnssec::Security;
 use crate::ede::ExtendedError;
 
-/// A question as a cache key (name compared case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A question as a cache key (name compared case-insensitively, RFC 4343).
+///
+/// The key carries its [`Fingerprint`]: the cache's table compares the
+/// sought key with every key along its probe sequence, and this makes each
+/// comparison with a different key one integer comparison, not a walk over
+/// two names' labels.
+#[derive(Debug, Clone)]
 pub struct QuestionKey {
-    /// QNAME.
-    pub name: Name,
-    /// QTYPE.
-    pub qtype: RecordType,
-    /// QCLASS.
-    pub class: DNSClass,
+    name: Name,
+    qtype: RecordType,
+    class: DNSClass,
+    fingerprint: Fingerprint,
 }
 
 impl QuestionKey {
     /// The key for an IN-class question.
     pub fn new(name: &Name, qtype: RecordType) -> Self {
+        Self::with_class(name, qtype, DNSClass::IN)
+    }
+
+    /// The key for a question of any class.
+    pub fn with_class(name: &Name, qtype: RecordType, class: DNSClass) -> Self {
         Self {
             name: name.clone(),
             qtype,
-            class: DNSClass::IN,
+            class,
+            fingerprint: Fingerprint::of(name, qtype, class),
         }
+    }
+
+    /// QNAME.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// QTYPE.
+    pub fn qtype(&self) -> RecordType {
+        self.qtype
+    }
+
+    /// QCLASS.
+    pub fn class(&self) -> DNSClass {
+        self.class
+    }
+}
+
+impl PartialEq for QuestionKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.qtype == other.qtype
+            && self.class == other.class
+            && self.name == other.name
+    }
+}
+
+impl Eq for QuestionKey {}
+
+impl Hash for QuestionKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fingerprint.hash(state);
     }
 }
 

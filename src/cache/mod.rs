@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod fingerprint;
 pub mod rrset;
 pub mod trust;
 pub mod ttl;
@@ -99,11 +100,7 @@ fn count_eviction(counter: &AtomicU64, cause: moka::notification::RemovalCause) 
 /// (RFC 2136) never occurs in a client's question (only IN is served), so
 /// the key cannot collide with a real question's.
 fn nxdomain_key(name: &Name) -> QuestionKey {
-    QuestionKey {
-        name: name.clone(),
-        qtype: RecordType::ANY,
-        class: hickory_proto::rr::DNSClass::NONE,
-    }
+    QuestionKey::with_class(name, RecordType::ANY, hickory_proto::rr::DNSClass::NONE)
 }
 
 /// Hasher of cache keys: foldhash, seeded at random per process (so that

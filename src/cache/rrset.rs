@@ -1,22 +1,26 @@
 //! Cached RRsets: the walker's working memory (zone cuts, NS addresses,
 //! CNAME links), ranked by [`Trust`].
 
+use std::hash::{Hash, Hasher};
+
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+
+use super::fingerprint::Fingerprint;
 
 use super::trust::Trust;
 use super::ttl::remaining;
 use crate::clock::Timestamp;
 
 /// Cache key of an RRset: owner name (compared case-insensitively, as
-/// `Name`'s `Eq` and `Hash` do; RFC 4343), type and class.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// `Name`'s `Eq` and `Hash` do; RFC 4343), type and class, with their
+/// [`Fingerprint`] compared first (see [`QuestionKey`](super::QuestionKey)).
+#[derive(Debug, Clone)]
 pub struct RrsetKey {
-    /// Owner name.
-    pub name: Name,
-    /// Record type.
-    pub rtype: RecordType,
-    /// Class (always IN today: other classes are refused at the listener).
-    pub class: DNSClass,
+    name: Name,
+    rtype: RecordType,
+    /// Always IN today: other classes are refused at the listener.
+    class: DNSClass,
+    fingerprint: Fingerprint,
 }
 
 impl RrsetKey {
@@ -26,7 +30,35 @@ impl RrsetKey {
             name: name.clone(),
             rtype,
             class: DNSClass::IN,
+            fingerprint: Fingerprint::of(name, rtype, DNSClass::IN),
         }
+    }
+
+    /// Owner name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// Record type.
+    pub fn rtype(&self) -> RecordType {
+        self.rtype
+    }
+}
+
+impl PartialEq for RrsetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.rtype == other.rtype
+            && self.class == other.class
+            && self.name == other.name
+    }
+}
+
+impl Eq for RrsetKey {}
+
+impl Hash for RrsetKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.fingerprint.hash(state);
     }
 }
 

@@ -222,9 +222,9 @@ impl<U: Upstream> Resolver<U> {
             .iter()
             .filter(|(k, _)| {
                 if zone {
-                    name.zone_of(&k.name)
+                    name.zone_of(k.name())
                 } else {
-                    &k.name == name
+                    k.name() == name
                 }
             })
             .map(|(k, _)| k)
@@ -365,7 +365,7 @@ impl<U: Upstream> Resolver<U> {
     fn stale_or(&self, key: &QuestionKey, now: Timestamp, failure: Resolution) -> Resolution {
         match self.cache.stale_answer(key, now) {
             Some(stale) => {
-                debug!(name = %key.name, qtype = ?key.qtype, "serving stale");
+                debug!(name = %key.name(), qtype = ?key.qtype(), "serving stale");
                 Resolution::stale(&stale)
             }
             None => failure,

@@ -304,7 +304,7 @@ impl Walker {
             };
             if use_cache && let Some(hit) = self.cache.answer(&key, now) {
                 note(&trace, level, "cache-hit", || {
-                    format!("{} {}: answered from the cache", key.name, key.qtype)
+                    format!("{} {}: answered from the cache", key.name(), key.qtype())
                 });
                 let res = Resolution::from_cached(&hit, now);
                 self.end_frame(FrameEnd::Cached(res), now);

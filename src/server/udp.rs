@@ -15,12 +15,12 @@
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -78,13 +78,7 @@ pub async fn serve<U: Upstream>(
                     return;
                 }
             };
-            // Held by this worker's tasks: the loop lives on until the last
-            // one has answered (each is bounded by the resolution timeout).
-            let (local_tx, mut local_rx) = mpsc::channel::<()>(1);
-            receive_loop(&socket, &handler, shutdown, &done, &local_tx).await;
-            let _ = finished_tx.send(());
-            drop((local_tx, done));
-            let _ = local_rx.recv().await;
+            run_worker(&socket, &handler, shutdown, done, finished_tx).await;
         });
     });
     match spawned {
@@ -98,82 +92,171 @@ pub async fn serve<U: Upstream>(
 /// What one `recvmmsg` brought: each datagram's length and sender.
 type Received = Vec<(usize, Option<SocketAddr>)>;
 
+/// Replies waiting for the next `sendmmsg`, with their destinations.
+type Replies = Vec<(Vec<u8>, SockaddrStorage)>;
+
+/// Where a worker's miss tasks leave their replies: the loop sends them
+/// with the next batch, so replies that complete together (one event-loop
+/// turn's upstream answers) share one `sendmmsg` and wake the client once.
+/// Only this worker's thread touches it, so its lock is never contended.
+#[derive(Default)]
+struct Outbox {
+    replies: Mutex<Replies>,
+    ready: Notify,
+}
+
+impl Outbox {
+    fn post(&self, bytes: Vec<u8>, peer: SocketAddr) {
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((bytes, SockaddrStorage::from(peer)));
+        self.ready.notify_one();
+    }
+
+    fn take_into(&self, replies: &mut Replies) {
+        replies.append(&mut self.replies.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// The buffers one worker reuses for every batch.
+struct Batch {
+    buffers: Vec<[u8; MAX_QUERY_DATAGRAM]>,
+    receive_headers: MultiHeaders<SockaddrStorage>,
+    send_headers: MultiHeaders<SockaddrStorage>,
+    received: Received,
+    replies: Replies,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            buffers: vec![[0u8; MAX_QUERY_DATAGRAM]; BATCH],
+            receive_headers: MultiHeaders::preallocate(BATCH, None),
+            send_headers: MultiHeaders::preallocate(BATCH, None),
+            received: Vec::with_capacity(BATCH),
+            replies: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Sends the replies gathered so far and those the outbox holds.
+    async fn flush(&mut self, socket: &UdpSocket, outbox: &Outbox) {
+        outbox.take_into(&mut self.replies);
+        send_all(socket, &mut self.send_headers, &self.replies).await;
+        self.replies.clear();
+    }
+}
+
+/// Serves the socket until shutdown, then goes on sending the replies of
+/// the misses still in flight until the last has finished.
+async fn run_worker<U: Upstream>(
+    socket: &Arc<UdpSocket>,
+    handler: &Handler<U>,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+    finished: oneshot::Sender<()>,
+) {
+    let outbox = Arc::new(Outbox::default());
+    let mut batch = Batch::new();
+    // Held by this worker's tasks: the loop lives on until the last one has
+    // answered (each is bounded by the resolution timeout).
+    let (local_tx, mut local_rx) = mpsc::channel::<()>(1);
+    let holds = (done, local_tx);
+    receive_loop(socket, handler, shutdown, &holds, &outbox, &mut batch).await;
+    let _ = finished.send(());
+    drop(holds);
+    loop {
+        batch.flush(socket, &outbox).await;
+        tokio::select! {
+            _ = outbox.ready.notified() => {}
+            _ = local_rx.recv() => break,
+        }
+    }
+    batch.flush(socket, &outbox).await;
+}
+
 async fn receive_loop<U: Upstream>(
     socket: &Arc<UdpSocket>,
     handler: &Handler<U>,
     mut shutdown: watch::Receiver<bool>,
-    done: &mpsc::Sender<()>,
-    local: &mpsc::Sender<()>,
+    holds: &(mpsc::Sender<()>, mpsc::Sender<()>),
+    outbox: &Arc<Outbox>,
+    batch: &mut Batch,
 ) {
     let fd = socket.as_raw_fd();
-    let mut buffers = vec![[0u8; MAX_QUERY_DATAGRAM]; BATCH];
-    let mut receive_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-    let mut send_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-    let mut received: Received = Vec::with_capacity(BATCH);
-    let mut replies: Vec<(Vec<u8>, SockaddrStorage)> = Vec::with_capacity(BATCH);
+    // Set once the socket said "nothing queued", until it says "readable".
+    let mut drained = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        received.clear();
-        let batch = socket.try_io(Interest::READABLE, || {
-            receive_batch(fd, &mut buffers, &mut receive_headers, &mut received)
-        });
-        match batch {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::select! {
-                    ready = socket.readable() => {
-                        if let Err(e) = ready {
-                            warn!(error = %e, "udp socket failed");
-                            return;
-                        }
+        if !drained {
+            batch.received.clear();
+            let got = socket.try_io(Interest::READABLE, || {
+                receive_batch(
+                    fd,
+                    &mut batch.buffers,
+                    &mut batch.receive_headers,
+                    &mut batch.received,
+                )
+            });
+            match got {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here (e.g.
+                    // ECONNREFUSED on Linux); they concern one peer only.
+                    debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            }
+        }
+        if !drained {
+            // One clock reading per batch: the datagrams arrived together.
+            let now = Instant::now();
+            for (&(len, peer), buffer) in batch.received.iter().zip(&batch.buffers) {
+                let Some(peer) = peer else { continue };
+                let origin = Origin {
+                    peer,
+                    transport: Transport::Udp,
+                    received: now,
+                };
+                match handler.handle_now(&buffer[..len], origin) {
+                    Handled::Drop => {}
+                    Handled::Reply(bytes) => {
+                        batch.replies.push((bytes, SockaddrStorage::from(peer)))
                     }
-                    _ = super::stopped(&mut shutdown) => return,
-                }
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // ICMP errors from earlier sends surface here (e.g.
-                // ECONNREFUSED on Linux); they concern one peer only.
-                debug!(error = %e, "udp receive error");
-                continue;
-            }
-        }
-        // One clock reading per batch: the datagrams arrived together.
-        let now = Instant::now();
-        for (&(len, peer), buffer) in received.iter().zip(&buffers) {
-            let Some(peer) = peer else { continue };
-            let origin = Origin {
-                peer,
-                transport: Transport::Udp,
-                received: now,
-            };
-            match handler.handle_now(&buffer[..len], origin) {
-                Handled::Drop => {}
-                Handled::Reply(bytes) => replies.push((bytes, SockaddrStorage::from(peer))),
-                Handled::Miss(miss) => {
-                    let (socket, handler) = (socket.clone(), handler.clone());
-                    let holds = (done.clone(), local.clone());
-                    tokio::spawn(async move {
-                        if let Some(bytes) = handler.resolve(miss).await {
-                            // Never wait here: a full send buffer loses this
-                            // reply as the network could (the client asks
-                            // again).
-                            if let Err(e) = socket.try_send_to(&bytes, peer) {
-                                debug!(%peer, error = %e, "udp send failed");
+                    Handled::Miss(miss) => {
+                        let (handler, outbox, holds) =
+                            (handler.clone(), outbox.clone(), holds.clone());
+                        tokio::spawn(async move {
+                            if let Some(bytes) = handler.resolve(miss).await {
+                                outbox.post(bytes, peer);
                             }
-                        }
-                        drop(holds);
-                    });
+                            drop(holds);
+                        });
+                    }
                 }
             }
         }
-        send_all(socket, &mut send_headers, &replies).await;
-        replies.clear();
-        // Lets this loop's misses run between two batches of hits.
-        tokio::task::yield_now().await;
+        batch.flush(socket, outbox).await;
+        if drained {
+            tokio::select! {
+                ready = socket.readable() => {
+                    if let Err(e) = ready {
+                        warn!(error = %e, "udp socket failed");
+                        return;
+                    }
+                    drained = false;
+                }
+                _ = outbox.ready.notified() => {}
+                _ = super::stopped(&mut shutdown) => return,
+            }
+        } else {
+            // Lets this loop's misses run between two batches of hits.
+            tokio::task::yield_now().await;
+        }
     }
 }
 

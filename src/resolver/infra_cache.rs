@@ -20,16 +20,17 @@
 //!   RTO, backs it off for a while and raises its SRTT, and the walker
 //!   selects again among the servers not yet tried.
 //!
-//! Storage is a bounded moka cache keyed by address. Entries are immutable
-//! snapshots replaced on each update (`and_upsert_with`, serialised per key),
-//! so readers take no lock and every update restarts the entry's
-//! [`INFRA_TTL`]. Time-dependent state (backoff, lameness) uses the `now`
+//! Storage is a bounded moka cache keyed by address. Each entry is a
+//! server's state behind a mutex of its own, updated in place: replacing
+//! the entry per reply (moka's `and_upsert_with`) cost a tenth of a cache
+//! miss's CPU, and the lock is held only for a few field updates. An entry
+//! is forgotten [`INFRA_TTL`] after it was last used. Time-dependent state (backoff, lameness) uses the `now`
 //! passed in (tokio's clock, so paused-clock tests work); only the whole
 //! entry's expiry runs on moka's own clock.
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hickory_proto::rr::Name;
@@ -159,7 +160,7 @@ impl RttEstimate {
     }
 }
 
-/// What is known of one server. Replaced whole on each update.
+/// What is known of one server, updated in place under its entry's lock.
 #[derive(Debug, Clone, Default)]
 struct HostState {
     rtt: Option<RttEstimate>,
@@ -197,6 +198,20 @@ impl HostState {
     }
 }
 
+/// One candidate server as [`InfraCache::select`] weighs it.
+struct Standing {
+    ip: IpAddr,
+    lame: bool,
+    backed_off: bool,
+    cost: Duration,
+}
+
+/// The state behind `cell`'s lock. A panic while it was held (none is
+/// known) left at worst one server's RTT half-updated: still usable.
+fn locked(cell: &Mutex<HostState>) -> MutexGuard<'_, HostState> {
+    cell.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `d · 2^n`, saturating.
 fn doubled(d: Duration, n: u32) -> Duration {
     d.saturating_mul(1_u32.checked_shl(n).unwrap_or(u32::MAX))
@@ -206,7 +221,7 @@ fn doubled(d: Duration, n: u32) -> Duration {
 /// EDNS capability), bounded and expiring. Cheap to share: all methods take
 /// `&self`.
 pub struct InfraCache {
-    hosts: Moka<IpAddr, Arc<HostState>, KeyHasher>,
+    hosts: Moka<IpAddr, Arc<Mutex<HostState>>, KeyHasher>,
     max_rto: Duration,
 }
 
@@ -221,12 +236,12 @@ impl fmt::Debug for InfraCache {
 
 impl InfraCache {
     /// Remembers at most about `capacity` servers, each for [`INFRA_TTL`]
-    /// after its last update. `max_rto` is the cap from `--upstream-timeout`
+    /// after it was last used (selected, asked about or updated). `max_rto` is the cap from `--upstream-timeout`
     /// (default 1 s); it wins over [`MIN_RTO`] if set below it.
     pub fn new(capacity: u64, max_rto: Duration) -> Self {
         let hosts = Moka::builder()
             .max_capacity(capacity)
-            .time_to_live(INFRA_TTL)
+            .time_to_idle(INFRA_TTL)
             .build_with_hasher(KeyHasher::default());
         Self { hosts, max_rto }
     }
@@ -236,7 +251,13 @@ impl InfraCache {
     /// (clamped too). A server with consecutive timeouts gets its RTO
     /// doubled per timeout (RFC 6298 §5.5), still capped.
     pub fn rto(&self, ip: IpAddr) -> Duration {
-        self.rto_of(self.hosts.get(&ip).as_deref())
+        self.read(ip, |s| self.rto_of(Some(s)))
+            .unwrap_or_else(|| self.rto_of(None))
+    }
+
+    /// `f` of `ip`'s state, if the server is known.
+    fn read<R>(&self, ip: IpAddr, f: impl FnOnce(&HostState) -> R) -> Option<R> {
+        self.hosts.get(&ip).map(|s| f(&locked(&s)))
     }
 
     fn clamp(&self, rto: Duration) -> Duration {
@@ -254,14 +275,11 @@ impl InfraCache {
         }
     }
 
-    /// Replaces `ip`'s state with `f` applied to it (a default state if none),
-    /// atomically per key; restarts the entry's [`INFRA_TTL`].
+    /// Applies `f` to `ip`'s state (a default state if none), atomically
+    /// per server.
     fn update(&self, ip: IpAddr, f: impl FnOnce(&mut HostState)) {
-        self.hosts.entry(ip).and_upsert_with(|old| {
-            let mut state = old.map(|e| HostState::clone(e.value())).unwrap_or_default();
-            f(&mut state);
-            Arc::new(state)
-        });
+        let state = self.hosts.get_with(ip, Default::default);
+        f(&mut locked(&state));
     }
 
     /// A reply came after `rtt`: RFC 6298 §2.2/2.3 update (first sample:
@@ -336,12 +354,12 @@ impl InfraCache {
 
     /// Whether `ip` gave a lame answer for `zone` less than [`LAME_TTL`] ago.
     pub fn is_lame(&self, ip: IpAddr, zone: &Name, now: Instant) -> bool {
-        self.hosts.get(&ip).is_some_and(|s| s.is_lame(zone, now))
+        self.read(ip, |s| s.is_lame(zone, now)).unwrap_or(false)
     }
 
     /// EDNS capability: the server answered FORMERR to EDNS and only works
     /// without it. Remembered as long as the entry lives ([`INFRA_TTL`] after
-    /// its last update).
+    /// its last use).
     pub fn record_no_edns(&self, ip: IpAddr, now: Instant) {
         self.update(ip, |s| {
             s.no_edns = true;
@@ -353,12 +371,12 @@ impl InfraCache {
 
     /// Whether queries to `ip` should be sent without EDNS.
     pub fn no_edns(&self, ip: IpAddr) -> bool {
-        self.hosts.get(&ip).is_some_and(|s| s.no_edns)
+        self.read(ip, |s| s.no_edns).unwrap_or(false)
     }
 
     /// Whether `ip` is backed off at `now`.
     pub fn backed_off(&self, ip: IpAddr, now: Instant) -> bool {
-        self.hosts.get(&ip).is_some_and(|s| s.is_backed_off(now))
+        self.read(ip, |s| s.is_backed_off(now)).unwrap_or(false)
     }
 
     /// Picks the server to ask among `candidates` (already filtered for
@@ -374,42 +392,46 @@ impl InfraCache {
     ///    [`UNKNOWN_SRTT`], and the SRTT of a server with consecutive
     ///    timeouts is doubled per timeout.
     pub fn select(&self, candidates: &[IpAddr], zone: &Name, now: Instant) -> Option<IpAddr> {
-        let states: Vec<(IpAddr, Option<Arc<HostState>>)> = candidates
+        // Each server's standing, read once under its lock.
+        let states: Vec<Standing> = candidates
             .iter()
-            .map(|&ip| (ip, self.hosts.get(&ip)))
+            .map(|&ip| {
+                self.read(ip, |s| Standing {
+                    ip,
+                    lame: s.is_lame(zone, now),
+                    backed_off: s.is_backed_off(now),
+                    cost: s.selection_srtt(),
+                })
+                .unwrap_or(Standing {
+                    ip,
+                    lame: false,
+                    backed_off: false,
+                    cost: UNKNOWN_SRTT,
+                })
+            })
             .collect();
-        let lame = |s: &Option<Arc<HostState>>| s.as_ref().is_some_and(|s| s.is_lame(zone, now));
-        let backed_off =
-            |s: &Option<Arc<HostState>>| s.as_ref().is_some_and(|s| s.is_backed_off(now));
 
-        let mut pool: Vec<&(IpAddr, Option<Arc<HostState>>)> = states
-            .iter()
-            .filter(|(_, s)| !lame(s) && !backed_off(s))
-            .collect();
+        let mut pool: Vec<&Standing> = states.iter().filter(|s| !s.lame && !s.backed_off).collect();
         if pool.is_empty() {
-            pool = states.iter().filter(|(_, s)| !lame(s)).collect();
+            pool = states.iter().filter(|s| !s.lame).collect();
         }
         if pool.is_empty() {
             pool = states.iter().collect();
         }
         if pool.len() <= 1 {
-            return pool.first().map(|(ip, _)| *ip);
+            return pool.first().map(|s| s.ip);
         }
 
         if rand::random_ratio(EXPLORE_PERCENT, PERCENT) {
-            return pool
-                .get(rand::random_range(0..pool.len()))
-                .map(|(ip, _)| *ip);
+            return pool.get(rand::random_range(0..pool.len())).map(|s| s.ip);
         }
 
-        let cost =
-            |s: &Option<Arc<HostState>>| s.as_ref().map_or(UNKNOWN_SRTT, |s| s.selection_srtt());
-        let best = pool.iter().map(|(_, s)| cost(s)).min()?;
+        let best = pool.iter().map(|s| s.cost).min()?;
         let limit = best.saturating_add(SELECTION_BAND);
         let band: Vec<IpAddr> = pool
             .iter()
-            .filter(|(_, s)| cost(s) <= limit)
-            .map(|(ip, _)| *ip)
+            .filter(|s| s.cost <= limit)
+            .map(|s| s.ip)
             .collect();
         band.get(rand::random_range(0..band.len())).copied()
     }
@@ -417,7 +439,7 @@ impl InfraCache {
     /// Smoothed RTT if known (for metrics/tests). After timeouts without a
     /// reply yet, this is the raised value.
     pub fn srtt(&self, ip: IpAddr) -> Option<Duration> {
-        self.hosts.get(&ip).and_then(|s| s.rtt.map(|r| r.srtt))
+        self.read(ip, |s| s.rtt.map(|r| r.srtt)).flatten()
     }
 
     /// Every measured server's smoothed RTT in seconds (for the metrics
@@ -425,7 +447,7 @@ impl InfraCache {
     pub fn srtt_samples_seconds(&self) -> Vec<f64> {
         self.hosts
             .iter()
-            .filter_map(|(_, s)| s.rtt.map(|r| r.srtt.as_secs_f64()))
+            .filter_map(|(_, s)| locked(&s).rtt.map(|r| r.srtt.as_secs_f64()))
             .collect()
     }
 }

@@ -164,13 +164,32 @@ impl Cache {
         self.answers.get(key).filter(|a| a.remaining(now) > 0)
     }
 
+    /// The answer to `key` with one lookup: `(live, stale)`, at most one of
+    /// them set, as [`answer`](Self::answer) and
+    /// [`stale_answer`](Self::stale_answer) would return them.
+    pub fn answer_or_stale(
+        &self,
+        key: &QuestionKey,
+        now: Timestamp,
+    ) -> (Option<Arc<CachedAnswer>>, Option<Arc<CachedAnswer>>) {
+        match self.answers.get(key) {
+            Some(a) if a.remaining(now) > 0 => (Some(a), None),
+            Some(a) if self.within_stale_window(&a, now) => (None, Some(a)),
+            _ => (None, None),
+        }
+    }
+
+    fn within_stale_window(&self, a: &CachedAnswer, now: Timestamp) -> bool {
+        let expired_at = a.stored_at + u64::from(a.ttl);
+        a.remaining(now) == 0 && now <= expired_at + self.stale_window
+    }
+
     /// An expired answer still inside the serve-stale window at `now`
     /// (RFC 8767 §4): for use only when every authority has failed.
     pub fn stale_answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
-        self.answers.get(key).filter(|a| {
-            let expired_at = a.stored_at + u64::from(a.ttl);
-            a.remaining(now) == 0 && now <= expired_at + self.stale_window
-        })
+        self.answers
+            .get(key)
+            .filter(|a| self.within_stale_window(a, now))
     }
 
     /// The live RRset `name`/`rtype` at `now`, if any.

@@ -283,16 +283,21 @@ impl<U: Upstream> Resolver<U> {
         qtype: RecordType,
     ) -> Option<(Arc<CachedAnswer>, Timestamp, bool)> {
         let now = self.clock.now();
-        let hit = self.cache.answer(&QuestionKey::new(name, qtype), now)?;
-        if self.validator.is_some() && hit.security == Security::Unchecked {
-            // Stored by a walk, not yet validated: a miss for clients.
-            return None;
-        }
+        let hit = self
+            .cache
+            .answer(&QuestionKey::new(name, qtype), now)
+            .filter(|hit| self.servable(hit))?;
         let left = hit.remaining(now);
         let refresh_due = self.config.prefetch
             && hit.ttl >= PREFETCH_MIN_TTL
             && left.saturating_mul(PREFETCH_FRACTION) <= hit.ttl;
         Some((hit, now, refresh_due))
+    }
+
+    /// Whether a live entry may be given to clients: when validating, one
+    /// stored by a walk and not yet validated is a miss.
+    fn servable(&self, hit: &CachedAnswer) -> bool {
+        self.validator.is_none() || hit.security != Security::Unchecked
     }
 
     /// Resolves `name`/`qtype`: from the cache if alive, else by walking.
@@ -304,15 +309,21 @@ impl<U: Upstream> Resolver<U> {
     /// answered from stale data too. Always returns within
     /// `resolution-timeout` (plus scheduling).
     pub async fn resolve(self: &Arc<Self>, name: &Name, qtype: RecordType) -> Resolution {
-        if let Some(hit) = self.cached(name, qtype) {
-            return hit;
-        }
         let key = QuestionKey::new(name, qtype);
         let now = self.clock.now();
-        if self.failures.get(&key).is_some_and(|until| now < until) {
-            return self.stale_or(&key, now, Resolution::servfail(ExtendedError::CACHED_ERROR));
+        // One lookup for both the live answer and a stale one.
+        let (live, stale) = self.cache.answer_or_stale(&key, now);
+        if let Some(hit) = live.filter(|hit| self.servable(hit)) {
+            return Resolution::from_cached(&hit, now);
         }
-        let Some(stale) = self.cache.stale_answer(&key, now) else {
+        if self.failures.get(&key).is_some_and(|until| now < until) {
+            let failure = Resolution::servfail(ExtendedError::CACHED_ERROR);
+            return match stale {
+                Some(stale) => Resolution::stale(&stale),
+                None => failure,
+            };
+        }
+        let Some(stale) = stale else {
             return self.resolve_fresh(&key, name, qtype).await;
         };
         let (me, k, n) = (Arc::clone(self), key.clone(), name.clone());

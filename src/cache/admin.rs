@@ -26,6 +26,7 @@ impl Cache {
     /// Empties the cache.
     pub fn flush_all(&self) {
         self.answers.invalidate_all();
+        self.nxdomains.invalidate_all();
         self.rrsets.invalidate_all();
     }
 
@@ -33,6 +34,7 @@ impl Cache {
         let answers: Vec<_> = self
             .answers
             .iter()
+            .chain(self.nxdomains.iter())
             .filter(|(k, _)| matches(k.name()))
             .map(|(k, _)| k)
             .collect();
@@ -43,7 +45,7 @@ impl Cache {
             .map(|(k, _)| k)
             .collect();
         for k in &answers {
-            self.answers.invalidate(k.as_ref());
+            self.table(k).invalidate(k.as_ref());
         }
         for k in &rrsets {
             self.rrsets.invalidate(k.as_ref());
@@ -57,7 +59,7 @@ impl Cache {
     /// keeps (NS sets, glue, CNAME links) with their trust.
     pub fn dump(&self, now: Timestamp) -> String {
         let mut answers = Vec::new();
-        for (key, entry) in self.answers.iter() {
+        for (key, entry) in self.answers.iter().chain(self.nxdomains.iter()) {
             if entry.remaining(now) == 0 {
                 continue;
             }

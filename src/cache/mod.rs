@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use moka::Expiry;
 use moka::sync::Cache as Moka;
 
@@ -38,6 +38,11 @@ pub use ttl::TtlPolicy;
 use crate::clock::Timestamp;
 use crate::dnssec::Security;
 pub use crate::dnssec::Verdict;
+
+/// Share of the answers' half of the cache that type-independent NXDOMAINs
+/// may take (one eighth): they are a name's proof of non-existence for
+/// every type and every name below it, so fewer are needed than answers.
+pub const NXDOMAIN_CUT_SHARE: u64 = 8;
 
 /// Longest time a bogus answer is remembered, so that a fixed zone is
 /// asked again soon (Unbound's `val-bogus-ttl`, 60 s).
@@ -100,7 +105,7 @@ fn count_eviction(counter: &AtomicU64, cause: moka::notification::RemovalCause) 
 /// (RFC 2136) never occurs in a client's question (only IN is served), so
 /// the key cannot collide with a real question's.
 fn nxdomain_key(name: &Name) -> QuestionKey {
-    QuestionKey::with_class(name, RecordType::ANY, hickory_proto::rr::DNSClass::NONE)
+    QuestionKey::with_class(name, RecordType::ANY, DNSClass::NONE)
 }
 
 /// Hasher of cache keys: foldhash, seeded at random per process (so that
@@ -112,6 +117,11 @@ type KeyHasher = foldhash::fast::RandomState;
 /// The resolver's cache. Cheap to share: clone the `Arc` around it.
 pub struct Cache {
     answers: Moka<QuestionKey, Arc<CachedAnswer>, KeyHasher>,
+    /// Type-independent NXDOMAINs (RFC 8020 cuts), apart from the answers:
+    /// every miss looks for one at each ancestor of its name, and a lookup
+    /// that finds nothing in a small table ends at once, where one in the
+    /// answer table probes through hundreds of thousands of entries.
+    nxdomains: Moka<QuestionKey, Arc<CachedAnswer>, KeyHasher>,
     rrsets: Moka<RrsetKey, Arc<CachedRrset>, KeyHasher>,
     /// Read on every store (misses only), replaced by a reload.
     policy: RwLock<TtlPolicy>,
@@ -122,20 +132,29 @@ pub struct Cache {
 
 impl Cache {
     /// A cache of at most `size` entries, split evenly between answers and
-    /// RRsets, storing TTLs by `policy`. Answers are kept `stale_window`
+    /// RRsets (of the answers' half, [`NXDOMAIN_CUT_SHARE`] may be
+    /// type-independent NXDOMAINs), storing TTLs by `policy`. Answers are kept `stale_window`
     /// past expiry for serve-stale (RFC 8767); zero keeps nothing stale.
     pub fn new(size: u64, policy: TtlPolicy, stale_window: Duration) -> Self {
         let half = (size / 2).max(1);
         let stale_window = stale_window.as_secs();
         let evictions = Arc::new(AtomicU64::new(0));
-        let (a, r) = (evictions.clone(), evictions.clone());
+        let (a, n, r) = (evictions.clone(), evictions.clone(), evictions.clone());
+        let cuts = (half / NXDOMAIN_CUT_SHARE).max(1);
         Self {
             answers: Moka::builder()
-                .max_capacity(half)
+                .max_capacity(half.saturating_sub(cuts).max(1))
                 .expire_after(TtlExpiry {
                     grace: stale_window,
                 })
                 .eviction_listener(move |_, _, cause| count_eviction(&a, cause))
+                .build_with_hasher(KeyHasher::default()),
+            nxdomains: Moka::builder()
+                .max_capacity(cuts)
+                .expire_after(TtlExpiry {
+                    grace: stale_window,
+                })
+                .eviction_listener(move |_, _, cause| count_eviction(&n, cause))
                 .build_with_hasher(KeyHasher::default()),
             rrsets: Moka::builder()
                 .max_capacity(half)
@@ -145,6 +164,15 @@ impl Cache {
             policy: RwLock::new(policy),
             stale_window,
             evictions,
+        }
+    }
+
+    /// The table holding `key`'s answer: type-independent NXDOMAINs apart.
+    fn table(&self, key: &QuestionKey) -> &Moka<QuestionKey, Arc<CachedAnswer>, KeyHasher> {
+        if key.class() == DNSClass::NONE {
+            &self.nxdomains
+        } else {
+            &self.answers
         }
     }
 
@@ -161,7 +189,7 @@ impl Cache {
 
     /// The live answer to a question at `now`, if any.
     pub fn answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
-        self.answers.get(key).filter(|a| a.remaining(now) > 0)
+        self.table(key).get(key).filter(|a| a.remaining(now) > 0)
     }
 
     /// The answer to `key` with one lookup: `(live, stale)`, at most one of
@@ -172,7 +200,7 @@ impl Cache {
         key: &QuestionKey,
         now: Timestamp,
     ) -> (Option<Arc<CachedAnswer>>, Option<Arc<CachedAnswer>>) {
-        match self.answers.get(key) {
+        match self.table(key).get(key) {
             Some(a) if a.remaining(now) > 0 => (Some(a), None),
             Some(a) if self.within_stale_window(&a, now) => (None, Some(a)),
             _ => (None, None),
@@ -187,7 +215,7 @@ impl Cache {
     /// An expired answer still inside the serve-stale window at `now`
     /// (RFC 8767 §4): for use only when every authority has failed.
     pub fn stale_answer(&self, key: &QuestionKey, now: Timestamp) -> Option<Arc<CachedAnswer>> {
-        self.answers
+        self.table(key)
             .get(key)
             .filter(|a| self.within_stale_window(a, now))
     }
@@ -334,7 +362,7 @@ impl Cache {
         };
         entry.security = verdict.security;
         entry.ede = verdict.ede;
-        self.answers.insert(key, Arc::new(entry));
+        self.table(&key).insert(key, Arc::new(entry));
     }
 
     /// Records that `name` does not exist, whatever the type, and so nothing
@@ -373,8 +401,9 @@ impl Cache {
     /// queries.
     pub fn entry_count(&self) -> u64 {
         self.answers.run_pending_tasks();
+        self.nxdomains.run_pending_tasks();
         self.rrsets.run_pending_tasks();
-        self.answers.entry_count() + self.rrsets.entry_count()
+        self.answers.entry_count() + self.nxdomains.entry_count() + self.rrsets.entry_count()
     }
 }
 

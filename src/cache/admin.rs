@@ -28,6 +28,7 @@ impl Cache {
         self.answers.invalidate_all();
         self.nxdomains.invalidate_all();
         self.rrsets.invalidate_all();
+        self.bump_generation();
     }
 
     fn flush_where(&self, matches: impl Fn(&Name) -> bool) -> usize {
@@ -50,6 +51,7 @@ impl Cache {
         for k in &rrsets {
             self.rrsets.invalidate(k.as_ref());
         }
+        self.bump_generation();
         answers.len() + rrsets.len()
     }
 

@@ -40,11 +40,22 @@ impl QuestionKey {
 
     /// The key for a question of any class.
     pub fn with_class(name: &Name, qtype: RecordType, class: DNSClass) -> Self {
+        Self::with_fingerprint(name, qtype, class, Fingerprint::of(name, qtype, class))
+    }
+
+    /// The key, with its fingerprint already computed by the caller.
+    pub(super) fn with_fingerprint(
+        name: &Name,
+        qtype: RecordType,
+        class: DNSClass,
+        fingerprint: Fingerprint,
+    ) -> Self {
+        debug_assert_eq!(fingerprint, Fingerprint::of(name, qtype, class));
         Self {
             name: name.clone(),
             qtype,
             class,
-            fingerprint: Fingerprint::of(name, qtype, class),
+            fingerprint,
         }
     }
 

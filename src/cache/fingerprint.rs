@@ -28,6 +28,11 @@ impl Fingerprint {
                 .hash_one((name, rtype, class)),
         )
     }
+
+    /// The hash itself.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]

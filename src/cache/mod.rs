@@ -17,6 +17,9 @@
 pub mod admin;
 pub mod answer;
 pub mod fingerprint;
+pub mod front;
+#[cfg(test)]
+mod front_tests;
 pub mod rrset;
 pub mod trust;
 pub mod ttl;
@@ -31,6 +34,7 @@ use moka::Expiry;
 use moka::sync::Cache as Moka;
 
 pub use answer::{AnswerKind, CachedAnswer, QuestionKey};
+use fingerprint::Fingerprint;
 pub use rrset::{CachedRrset, RrsetKey};
 pub use trust::Trust;
 pub use ttl::TtlPolicy;
@@ -38,6 +42,9 @@ pub use ttl::TtlPolicy;
 use crate::clock::Timestamp;
 use crate::dnssec::Security;
 pub use crate::dnssec::Verdict;
+
+/// Numbers the caches of this process, for the per-thread fronts' tags.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Share of the answers' half of the cache that type-independent NXDOMAINs
 /// may take (one eighth): they are a name's proof of non-existence for
@@ -128,6 +135,10 @@ pub struct Cache {
     stale_window: u64,
     /// Entries pushed out for lack of space (not expiry), for metrics.
     evictions: Arc<AtomicU64>,
+    /// This cache's number, and how many flushes it has seen: the tag of
+    /// the per-thread [`front`] slots filled from it.
+    id: u64,
+    generation: AtomicU64,
 }
 
 impl Cache {
@@ -164,6 +175,8 @@ impl Cache {
             policy: RwLock::new(policy),
             stale_window,
             evictions,
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -210,6 +223,44 @@ impl Cache {
     fn within_stale_window(&self, a: &CachedAnswer, now: Timestamp) -> bool {
         let expired_at = a.stored_at + u64::from(a.ttl);
         a.remaining(now) == 0 && now <= expired_at + self.stale_window
+    }
+
+    /// The live answer to the IN-class question `name`/`qtype`, for the
+    /// client hot path: from this thread's [`front`] if it holds one that
+    /// `accept` takes, else from the cache (and then kept in the front).
+    /// Returns what [`answer`](Self::answer) would have, or an entry that
+    /// was in the cache (unflushed, unexpired) until a new answer replaced
+    /// it; `accept` refusing an entry makes the cache decide.
+    pub fn answer_hot(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        now: Timestamp,
+        accept: impl Fn(&CachedAnswer) -> bool,
+    ) -> Option<Arc<CachedAnswer>> {
+        let fingerprint = Fingerprint::of(name, qtype, DNSClass::IN);
+        // Read before the cache: a flush that empties the cache after this
+        // load leaves the slot filled below with an older generation.
+        let tag = front::Tag {
+            cache: self.id,
+            generation: self.generation.load(Ordering::Acquire),
+        };
+        if let Some(entry) = front::get(tag, fingerprint, name, qtype)
+            && entry.remaining(now) > 0
+            && accept(&entry)
+        {
+            return Some(entry);
+        }
+        let key = QuestionKey::with_fingerprint(name, qtype, DNSClass::IN, fingerprint);
+        let entry = self.answers.get(&key).filter(|a| a.remaining(now) > 0)?;
+        front::put(tag, fingerprint, name, qtype, entry.clone());
+        Some(entry)
+    }
+
+    /// Makes every per-thread [`front`] slot filled so far unusable: called
+    /// after entries were removed.
+    fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// An expired answer still inside the serve-stale window at `now`

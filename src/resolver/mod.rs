@@ -283,15 +283,24 @@ impl<U: Upstream> Resolver<U> {
         qtype: RecordType,
     ) -> Option<(Arc<CachedAnswer>, Timestamp, bool)> {
         let now = self.clock.now();
+        // The thread's front copy is taken only if it is servable and not
+        // due for prefetch: a prefetch's new answer replaces it then.
         let hit = self
             .cache
-            .answer(&QuestionKey::new(name, qtype), now)
+            .answer_hot(name, qtype, now, |hit| {
+                self.servable(hit) && !self.refresh_due(hit, now)
+            })
             .filter(|hit| self.servable(hit))?;
-        let left = hit.remaining(now);
-        let refresh_due = self.config.prefetch
-            && hit.ttl >= PREFETCH_MIN_TTL
-            && left.saturating_mul(PREFETCH_FRACTION) <= hit.ttl;
+        let refresh_due = self.refresh_due(&hit, now);
         Some((hit, now, refresh_due))
+    }
+
+    /// Whether `hit` is in the last part of its TTL where a hit starts a
+    /// background refresh (prefetch, as Unbound's `prefetch: yes`).
+    fn refresh_due(&self, hit: &CachedAnswer, now: Timestamp) -> bool {
+        self.config.prefetch
+            && hit.ttl >= PREFETCH_MIN_TTL
+            && hit.remaining(now).saturating_mul(PREFETCH_FRACTION) <= hit.ttl
     }
 
     /// Whether a live entry may be given to clients: when validating, one

@@ -1,8 +1,9 @@
 //! The cache: answers to questions, and the RRsets the walker works from.
 //!
-//! One query's path: the listener asks [`Cache::answer`] with the question and
-//! "now"; a live entry comes back with TTLs counted down and the query is
-//! done. On a miss the walker reads RRsets ([`Cache::rrset`]) to find the
+//! One query's path: the listener asks [`Cache::answer_hot`] with the
+//! question and "now"; its thread's [`front`] answers if it holds a live
+//! entry, else the answer table does, and the entry comes back with TTLs
+//! counted down and the query is done. On a miss the walker reads RRsets ([`Cache::rrset`]) to find the
 //! closest zone cut and NS addresses, stores what each scrubbed reply taught
 //! it ([`Cache::store_rrset`], ranked by [`Trust`]), and the resolver stores
 //! the final answer ([`Cache::store_answer`]).

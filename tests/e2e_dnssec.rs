@@ -55,10 +55,9 @@ use std::time::Duration;
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::op::{Edns, Message, ResponseCode};
-use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{RData, Record, RecordType};
 
-use support::client::{Client, a_records, owner, query, summary};
+use support::client::{Client, a_records, ede, owner, query, summary};
 use support::nsd::{NsdTree, Zone};
 use support::process::{Rootward, write_root_hints};
 use support::signer::{self, Algorithm, Denial, Options, Select, SignedZone};
@@ -488,25 +487,6 @@ fn check_reply(q: &Message, r: &Message) {
     if q.edns.is_some() {
         assert!(r.edns.is_some(), "no OPT in reply to an EDNS query: {s}");
     }
-}
-
-/// `(INFO-CODE, EXTRA-TEXT)` of every EDE option (code 15) in the reply.
-fn ede(r: &Message) -> Vec<(u16, String)> {
-    let Some(e) = &r.edns else {
-        return Vec::new();
-    };
-    e.options()
-        .options
-        .iter()
-        .filter(|(code, _)| u16::from(*code) == 15)
-        .filter_map(|(_, opt)| match opt {
-            EdnsOption::Unknown(_, data) if data.len() >= 2 => Some((
-                u16::from_be_bytes([data[0], data[1]]),
-                String::from_utf8_lossy(&data[2..]).into_owned(),
-            )),
-            _ => None,
-        })
-        .collect()
 }
 
 fn is_dnssec_type(t: RecordType) -> bool {

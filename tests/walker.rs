@@ -1165,3 +1165,52 @@ async fn an_empty_non_terminal_is_asked_once_for_all_names_below_it() {
         assert_eq!(asked(name), 1, "{name} asked once");
     }
 }
+
+/// Once every server of a zone has stopped answering (three timeouts in a
+/// row each), a fresh name under it fails at once with "No Reachable
+/// Authority" and sends nothing, instead of waiting out the timeouts again;
+/// when the backoffs end the zone is asked again, and servers that came back
+/// answer.
+#[tokio::test(start_paused = true)]
+async fn a_zone_whose_servers_all_stopped_answering_fails_at_once_until_a_backoff_ends() {
+    let h = Harness::new(tree());
+    assert_eq!(
+        data(&h.ask("www.example.test.", RecordType::A).await),
+        ["www.example.test. A 192.0.2.1"]
+    );
+    h.net.server(NS1).set_behaviour(Behaviour::Dead);
+    h.net.server(NS2).set_behaviour(Behaviour::Dead);
+    let sent = || h.net.server(NS1).queries().len() + h.net.server(NS2).queries().len();
+
+    // Fresh names, each waiting out timeouts, until one fails at once.
+    let mut slow_failures = 0;
+    let mut fast = None;
+    for i in 0..10 {
+        let qname = format!("n{i}.example.test.");
+        let before = sent();
+        let started = tokio::time::Instant::now();
+        let res = h.ask(&qname, RecordType::A).await;
+        assert_eq!(res.rcode, ResponseCode::ServFail, "{qname}");
+        if started.elapsed() < Duration::from_millis(10) {
+            fast = Some((res, sent() - before));
+            break;
+        }
+        slow_failures += 1;
+    }
+    let (res, queries) = fast.expect("a fresh name failed at once within 10 tries");
+    assert!(
+        slow_failures >= 1,
+        "the first failure waited for the servers"
+    );
+    assert_eq!(queries, 0, "nothing sent to a zone whose servers stopped");
+    assert_eq!(res.ede, Some(ExtendedError::NO_REACHABLE_AUTHORITY));
+
+    // The servers come back; once the backoffs end the zone is asked again.
+    h.net.server(NS1).set_behaviour(Behaviour::Normal);
+    h.net.server(NS2).set_behaviour(Behaviour::Normal);
+    tokio::time::sleep(Duration::from_secs(121)).await;
+    assert_eq!(
+        data(&h.ask("short.example.test.", RecordType::A).await),
+        ["short.example.test. A 192.0.2.5"]
+    );
+}

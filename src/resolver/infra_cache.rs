@@ -90,7 +90,15 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(120);
 /// default (900 s).
 pub const LAME_TTL: Duration = Duration::from_secs(900);
 
-/// A server's whole entry is forgotten after this long without an update.
+/// Consecutive timeouts after which a backed-off server counts as having
+/// stopped answering ([`InfraCache::given_up`]). One or two can be a lost
+/// packet, and a zone with one server would then fail for the whole
+/// backoff; three in a row, each for a query sent after the previous one
+/// timed out, is a server that is down. It is asked again when its backoff
+/// (4 s after the third timeout, doubling to [`MAX_BACKOFF`]) ends.
+pub const GIVE_UP_AFTER_TIMEOUTS: u32 = 3;
+
+/// A server's whole entry is forgotten after this long unused.
 /// Unbound's `infra-host-ttl` default (900 s), so stale measurements of a
 /// server not asked lately are re-learned.
 pub const INFRA_TTL: Duration = Duration::from_secs(900);
@@ -372,6 +380,16 @@ impl InfraCache {
     /// Whether queries to `ip` should be sent without EDNS.
     pub fn no_edns(&self, ip: IpAddr) -> bool {
         self.read(ip, |s| s.no_edns).unwrap_or(false)
+    }
+
+    /// Whether `ip` has stopped answering: backed off at `now` after at
+    /// least [`GIVE_UP_AFTER_TIMEOUTS`] timeouts in a row. A zone whose
+    /// servers have all stopped is not asked until a backoff ends.
+    pub fn given_up(&self, ip: IpAddr, now: Instant) -> bool {
+        self.read(ip, |s| {
+            s.is_backed_off(now) && s.timeouts >= GIVE_UP_AFTER_TIMEOUTS
+        })
+        .unwrap_or(false)
     }
 
     /// Whether `ip` is backed off at `now`.

@@ -107,6 +107,24 @@ impl ZoneCut {
         }
     }
 
+    /// Whether no query should go to this cut yet: nothing was tried here
+    /// in this walk, every NS name has addresses, and every address the
+    /// policy permits belongs to a server that has stopped answering
+    /// ([`InfraCache::given_up`]). An NS name without an address might
+    /// lead to a live server, so it keeps the cut worth walking.
+    pub fn all_given_up(&self, policy: &AddressPolicy, infra: &InfraCache, now: Instant) -> bool {
+        if !self.tried.is_empty() || self.servers.iter().any(|s| s.addrs.is_empty()) {
+            return false;
+        }
+        let mut permitted = self
+            .servers
+            .iter()
+            .flat_map(|s| s.addrs.iter().copied())
+            .filter(|ip| policy.permits(*ip))
+            .peekable();
+        permitted.peek().is_some() && permitted.all(|ip| infra.given_up(ip, now))
+    }
+
     /// Whether any server of the cut has an address.
     pub fn has_addresses(&self) -> bool {
         self.servers.iter().any(|s| !s.addrs.is_empty())

@@ -492,3 +492,24 @@ fn local_any(server: SocketAddr) -> SocketAddr {
         SocketAddr::V6(_) => "[::]:0".parse().unwrap(),
     }
 }
+
+/// `(INFO-CODE, EXTRA-TEXT)` of every EDE option (code 15) in the reply.
+pub fn ede(r: &Message) -> Vec<(u16, String)> {
+    let Some(e) = &r.edns else {
+        return Vec::new();
+    };
+    e.options()
+        .options
+        .iter()
+        .filter(|(code, _)| u16::from(*code) == 15)
+        .filter_map(|(_, opt)| match opt {
+            hickory_proto::rr::rdata::opt::EdnsOption::Unknown(_, data) if data.len() >= 2 => {
+                Some((
+                    u16::from_be_bytes([data[0], data[1]]),
+                    String::from_utf8_lossy(&data[2..]).into_owned(),
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}

@@ -402,6 +402,18 @@ impl Walker {
             return None;
         }
         let cut = frame.cut.as_mut()?;
+        if cut.all_given_up(&self.policy, &self.infra, Instant::now()) {
+            // Waiting out every server's timeout again would only delay the
+            // same SERVFAIL; the zone is asked again when a backoff ends.
+            note(&trace, level, "limit", || {
+                format!(
+                    "every server of zone {} has stopped answering: not asked until a backoff ends",
+                    cut.zone
+                )
+            });
+            self.end_frame(FrameEnd::Failed(ExtendedError::NO_REACHABLE_AUTHORITY), now);
+            return None;
+        }
         if let Some(ip) = cut.next_address(&self.policy, &self.infra, Instant::now()) {
             let (mut name, mut qtype, _) = frame.min.query(&cut.zone, &frame.qname, frame.qtype);
             // A minimised question answered before (an empty non-terminal's

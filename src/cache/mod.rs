@@ -352,14 +352,17 @@ impl Cache {
         now: Timestamp,
     ) {
         let authorities = soa.into_iter().collect();
-        self.store(key, kind, answers, authorities, Verdict::default(), now);
+        let _ = self.store(key, kind, answers, authorities, Verdict::default(), now);
     }
 
     /// Stores an answer of any kind with what validation made of it. The
     /// authority section of a negative answer must hold its SOA (it sets
     /// the TTL, RFC 2308 §5); its NSEC/NSEC3 proofs and RRSIGs are kept
     /// beside it for DO clients, capped to the same TTL (RFC 4035 §4.5).
-    /// A bogus answer lives at most [`BOGUS_TTL`].
+    /// A bogus answer lives at most [`BOGUS_TTL`]. Returns the entry as
+    /// stored (what a lookup at `now` would find), or `None` if nothing was
+    /// (no SOA for a negative answer, a TTL of zero, records hickory cannot
+    /// encode).
     pub fn store(
         &self,
         key: QuestionKey,
@@ -368,7 +371,7 @@ impl Cache {
         authorities: Vec<Record>,
         verdict: Verdict,
         now: Timestamp,
-    ) {
+    ) -> Option<Arc<CachedAnswer>> {
         let policy = self.policy();
         let cap = match kind {
             AnswerKind::Positive => u32::MAX,
@@ -377,7 +380,7 @@ impl Cache {
                 .find(|r| r.record_type() == RecordType::SOA)
             {
                 Some(soa) => policy.negative(soa),
-                None => return,
+                None => return None,
             },
         };
         let cap = match verdict.security {
@@ -405,16 +408,15 @@ impl Cache {
             .min()
             .unwrap_or(0);
         if ttl == 0 {
-            return;
+            return None;
         }
-        let Some(mut entry) = CachedAnswer::new(&key, kind, &answers, &authorities, ttl, now)
-        else {
-            // hickory cannot encode a record of it: not cached.
-            return;
-        };
+        // None: hickory cannot encode a record of it, so it is not cached.
+        let mut entry = CachedAnswer::new(&key, kind, &answers, &authorities, ttl, now)?;
         entry.security = verdict.security;
         entry.ede = verdict.ede;
-        self.table(&key).insert(key, Arc::new(entry));
+        let entry = Arc::new(entry);
+        self.table(&key).insert(key, entry.clone());
+        Some(entry)
     }
 
     /// Records that `name` does not exist, whatever the type, and so nothing

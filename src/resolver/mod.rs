@@ -454,9 +454,13 @@ impl<U: Upstream> Resolver<U> {
             return denied;
         }
         let mut walker = self.walker(&env, name, qtype);
-        if refresh {
-            walker = walker.bypassing_answer_cache();
-        }
+        walker = if refresh {
+            walker.bypassing_answer_cache()
+        } else {
+            // Only `resolve` starts a walk that is not a refresh, after
+            // finding no live answer.
+            walker.after_cache_miss()
+        };
         let work = async {
             let raw = self.drive(env.clone(), walker).await;
             self.validate(&env, name, qtype, raw).await

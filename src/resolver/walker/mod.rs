@@ -141,6 +141,9 @@ pub struct Walker {
     finished: Option<Resolution>,
     /// Skip the answer cache for the client's question (a prefetch).
     refresh: bool,
+    /// The caller found no live answer to the client's question just
+    /// before the walk: the first step does not look again.
+    answer_checked: bool,
     /// DNSSEC validation follows the walk: ask with DO, and do not answer
     /// from RFC 8020 NXDOMAIN cuts, which carry no NSEC proof.
     validating: bool,
@@ -194,6 +197,7 @@ impl Walker {
             priming_tried: false,
             finished: None,
             refresh: false,
+            answer_checked: false,
             validating: false,
             throttled: false,
             qname_mode: QnameMinimisation::Off,
@@ -225,6 +229,13 @@ impl Walker {
     /// prefetch refreshing an entry near expiry).
     pub fn bypassing_answer_cache(mut self) -> Self {
         self.refresh = true;
+        self
+    }
+
+    /// Tells the walk its caller has just found no live answer to the
+    /// client's question (one cache lookup fewer per miss).
+    pub fn after_cache_miss(mut self) -> Self {
+        self.answer_checked = true;
         self
     }
 
@@ -301,7 +312,7 @@ impl Walker {
             let use_cache = match frame.purpose {
                 Purpose::Priming => false,
                 Purpose::Client => !self.refresh || !frame.chain.is_empty(),
-            };
+            } && !std::mem::take(&mut self.answer_checked);
             if use_cache && let Some(hit) = self.cache.answer(&key, now) {
                 note(&trace, level, "cache-hit", || {
                     format!("{} {}: answered from the cache", key.name(), key.qtype())
@@ -541,17 +552,23 @@ impl Walker {
                 }
                 let mut answers = frame.chain.clone();
                 answers.extend(records);
-                if !matches!(frame.purpose, Purpose::Priming) {
-                    self.cache.store(
+                let stored = match frame.purpose {
+                    Purpose::Priming => None,
+                    Purpose::Client => self.cache.store(
                         key.clone(),
                         AnswerKind::Positive,
                         answers.clone(),
                         proof.clone(),
                         Verdict::default(),
                         now,
-                    );
+                    ),
+                };
+                // The client gets what the cache now holds (TTL floor and
+                // cap applied), as a later hit would.
+                match stored {
+                    Some(entry) => Resolution::from_cached(&entry, now),
+                    None => self.cached_or(&key, now, ResponseCode::NoError, answers, proof),
                 }
-                self.cached_or(&key, now, ResponseCode::NoError, answers, proof)
             }
             FrameEnd::Negative(kind, soa, proof) => {
                 let soa = soa.map(|b| *b);
@@ -574,7 +591,7 @@ impl Walker {
                         now,
                     );
                 }
-                self.cache.store(
+                let stored = self.cache.store(
                     key.clone(),
                     kind,
                     frame.chain.clone(),
@@ -582,7 +599,12 @@ impl Walker {
                     Verdict::default(),
                     now,
                 );
-                self.cached_or(&key, now, kind.rcode(), frame.chain.clone(), authorities)
+                match stored {
+                    Some(entry) => Resolution::from_cached(&entry, now),
+                    None => {
+                        self.cached_or(&key, now, kind.rcode(), frame.chain.clone(), authorities)
+                    }
+                }
             }
             FrameEnd::Failed(why) => {
                 debug!(name = %frame.qname, qtype = ?frame.qtype, why = why.text, "resolution failed");

@@ -77,7 +77,6 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, ResponseCode};
-use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{RData, RecordType};
 
 use client::{Client, summary};
@@ -447,25 +446,6 @@ fn do_query(name: &str) -> Vec<u8> {
     m.to_vec().expect("encode a query")
 }
 
-/// `(INFO-CODE, EXTRA-TEXT)` of every EDE option (RFC 8914) in a reply.
-fn ede(r: &Message) -> Vec<(u16, String)> {
-    let Some(e) = &r.edns else {
-        return Vec::new();
-    };
-    e.options()
-        .options
-        .iter()
-        .filter(|(code, _)| u16::from(*code) == 15)
-        .filter_map(|(_, opt)| match opt {
-            EdnsOption::Unknown(_, data) if data.len() >= 2 => Some((
-                u16::from_be_bytes([data[0], data[1]]),
-                String::from_utf8_lossy(&data[2..]).into_owned(),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 /// One answer checked against what it must be: NOERROR, exactly `want` as
 /// the A records, and AD=1 iff `want_ad`.
 fn check_answer(r: &Message, want: Ipv4Addr, want_ad: bool) -> Result<(), String> {
@@ -483,7 +463,7 @@ fn check_answer(r: &Message, want: Ipv4Addr, want_ad: bool) -> Result<(), String
     if ok {
         Ok(())
     } else {
-        let e = ede(r);
+        let e = client::ede(r);
         Err(format!(
             "want NOERROR {want} with AD={}, got: {}{}",
             u8::from(want_ad),

@@ -15,6 +15,7 @@ pub mod control;
 pub mod dnssec;
 pub mod ede;
 pub mod metrics;
+pub mod names;
 pub mod privileges;
 pub mod resolver;
 pub mod root_hints;

@@ -3,8 +3,8 @@
 //! One query's path: the listener asks [`Cache::answer_hot`] with the
 //! question and "now"; its thread's [`front`] answers if it holds a live
 //! entry, else the answer table does, and the entry comes back with TTLs
-//! counted down and the query is done. On a miss the walker reads RRsets ([`Cache::rrset`]) to find the
-//! closest zone cut and NS addresses, stores what each scrubbed reply taught
+//! counted down and the query is done. On a miss the walker reads RRsets
+//! ([`Cache::rrset`]) to find the closest zone cut and NS addresses, stores what each scrubbed reply taught
 //! it ([`Cache::store_rrset`], ranked by [`Trust`]), and the resolver stores
 //! the final answer ([`Cache::store_answer`]).
 //!
@@ -43,6 +43,7 @@ pub use ttl::TtlPolicy;
 use crate::clock::Timestamp;
 use crate::dnssec::Security;
 pub use crate::dnssec::Verdict;
+use crate::names::parent;
 
 /// Numbers the caches of this process, for the per-thread fronts' tags.
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
@@ -116,11 +117,12 @@ fn nxdomain_key(name: &Name) -> QuestionKey {
     QuestionKey::with_class(name, RecordType::ANY, DNSClass::NONE)
 }
 
-/// Hasher of cache keys: foldhash, seeded at random per process (so that
-/// chosen names cannot aim at one bucket), several times faster than the
-/// default SipHash on the per-byte writes that hashing a case-insensitive
-/// `Name` makes — one per lookup on the hot path.
-type KeyHasher = foldhash::fast::RandomState;
+/// Hasher of the cache's tables and of the resolver's maps keyed by
+/// question, name or address: foldhash, seeded at random per process (so
+/// that chosen names cannot aim at one bucket), several times faster than
+/// the standard library's SipHash. Cache keys hash only their
+/// [`Fingerprint`]; the resolver's maps hash whole names and addresses.
+pub(crate) type KeyHasher = foldhash::fast::RandomState;
 
 /// The resolver's cache. Cheap to share: clone the `Arc` around it.
 pub struct Cache {
@@ -144,9 +146,10 @@ pub struct Cache {
 
 impl Cache {
     /// A cache of at most `size` entries, split evenly between answers and
-    /// RRsets (of the answers' half, [`NXDOMAIN_CUT_SHARE`] may be
-    /// type-independent NXDOMAINs), storing TTLs by `policy`. Answers are kept `stale_window`
-    /// past expiry for serve-stale (RFC 8767); zero keeps nothing stale.
+    /// RRsets (of the answers' half, one in [`NXDOMAIN_CUT_SHARE`] may be a
+    /// type-independent NXDOMAIN), storing TTLs by `policy`. Answers are
+    /// kept `stale_window` past expiry for serve-stale (RFC 8767); zero
+    /// keeps nothing stale.
     pub fn new(size: u64, policy: TtlPolicy, stale_window: Duration) -> Self {
         let half = (size / 2).max(1);
         let stale_window = stale_window.as_secs();
@@ -161,11 +164,11 @@ impl Cache {
                 })
                 .eviction_listener(move |_, _, cause| count_eviction(&a, cause))
                 .build_with_hasher(KeyHasher::default()),
+            // Only live cuts are ever read (`nxdomain_at_or_above`), never
+            // stale ones: nothing kept past expiry.
             nxdomains: Moka::builder()
                 .max_capacity(cuts)
-                .expire_after(TtlExpiry {
-                    grace: stale_window,
-                })
+                .expire_after(TtlExpiry { grace: 0 })
                 .eviction_listener(move |_, _, cause| count_eviction(&n, cause))
                 .build_with_hasher(KeyHasher::default()),
             rrsets: Moka::builder()
@@ -246,15 +249,20 @@ impl Cache {
             cache: self.id,
             generation: self.generation.load(Ordering::Acquire),
         };
-        if let Some(entry) = front::get(tag, fingerprint, name, qtype)
+        let kept = front::get(tag, fingerprint, name, qtype);
+        if let Some(entry) = &kept
             && entry.remaining(now) > 0
-            && accept(&entry)
+            && accept(entry)
         {
-            return Some(entry);
+            return kept;
         }
         let key = QuestionKey::with_fingerprint(name, qtype, DNSClass::IN, fingerprint);
         let entry = self.answers.get(&key).filter(|a| a.remaining(now) > 0)?;
-        front::put(tag, fingerprint, name, qtype, entry.clone());
+        // An entry the caller refused (due for prefetch) is what the cache
+        // still holds until the prefetch replaces it: the slot has it.
+        if !kept.is_some_and(|k| Arc::ptr_eq(&k, &entry)) {
+            front::put(tag, fingerprint, name, qtype, entry.clone());
+        }
         Some(entry)
     }
 
@@ -440,7 +448,7 @@ impl Cache {
             if let Some(hit) = self.answer(&nxdomain_key(&candidate), now) {
                 return Some(hit);
             }
-            candidate = candidate.base_name();
+            candidate = parent(&candidate);
         }
         None
     }

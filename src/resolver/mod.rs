@@ -104,12 +104,7 @@ const FAILURE_CACHE_CAPACITY: u64 = 10_000;
 
 type InFlight = Arc<OnceCell<Resolution>>;
 
-/// Hasher of the resolver's maps keyed by question or name: foldhash,
-/// seeded at random per process, as the cache's keys. Every cache miss
-/// hashes its question into `in_flight` and `failures` (and names and
-/// addresses into the walk's maps); SipHash, the standard library's
-/// default, costs several times as much per name.
-pub(crate) type KeyHasher = foldhash::fast::RandomState;
+pub(crate) use crate::cache::KeyHasher;
 
 /// A cache hit, and whether it is due for a prefetch.
 #[derive(Debug)]
@@ -327,10 +322,7 @@ impl<U: Upstream> Resolver<U> {
         }
         if self.failures.get(&key).is_some_and(|until| now < until) {
             let failure = Resolution::servfail(ExtendedError::CACHED_ERROR);
-            return match stale {
-                Some(stale) => Resolution::stale(&stale),
-                None => failure,
-            };
+            return stale_else(&key, stale, failure);
         }
         let Some(stale) = stale else {
             return self.resolve_fresh(&key, name, qtype).await;
@@ -383,13 +375,7 @@ impl<U: Upstream> Resolver<U> {
     }
 
     fn stale_or(&self, key: &QuestionKey, now: Timestamp, failure: Resolution) -> Resolution {
-        match self.cache.stale_answer(key, now) {
-            Some(stale) => {
-                debug!(name = %key.name(), qtype = ?key.qtype(), "serving stale");
-                Resolution::stale(&stale)
-            }
-            None => failure,
-        }
+        stale_else(key, self.cache.stale_answer(key, now), failure)
     }
 
     /// Runs (or joins) the one walk for `key`.
@@ -784,4 +770,19 @@ struct SubContext {
     budget: Arc<AtomicUsize>,
     depth: usize,
     ancestry: Vec<Name>,
+}
+
+/// The stale answer to `key` if there is one (RFC 8767), else `failure`.
+fn stale_else(
+    key: &QuestionKey,
+    stale: Option<Arc<CachedAnswer>>,
+    failure: Resolution,
+) -> Resolution {
+    match stale {
+        Some(stale) => {
+            debug!(name = %key.name(), qtype = ?key.qtype(), "serving stale");
+            Resolution::stale(&stale)
+        }
+        None => failure,
+    }
 }

@@ -20,6 +20,7 @@ use super::infra_cache::InfraCache;
 use super::limits::MAX_RETRY_ROUNDS;
 use crate::cache::{Cache, QuestionKey};
 use crate::clock::Timestamp;
+use crate::names::parent;
 use crate::root_hints::RootHints;
 
 /// One name server of a zone.
@@ -197,27 +198,6 @@ impl ZoneCut {
     }
 }
 
-/// `name` without its first label: what [`Name::base_name`] returns (the
-/// root stays the root), built by appending the remaining labels to the
-/// root. `base_name` goes through `Name::from_labels`, which collects the
-/// labels into several vectors first: about four times the work, on every
-/// step of the walks up the tree a cache miss makes.
-pub fn parent(name: &Name) -> Name {
-    let mut labels = name.iter();
-    if labels.next().is_none() {
-        return name.clone();
-    }
-    let mut parent = Name::root();
-    for label in labels {
-        parent = match parent.append_label(label) {
-            Ok(p) => p,
-            // Cannot happen: the labels come from a valid name.
-            Err(_) => return name.base_name(),
-        };
-    }
-    parent
-}
-
 /// The target of an NS record.
 pub fn ns_target(r: &Record) -> Option<Name> {
     match &r.data {
@@ -317,30 +297,6 @@ mod tests {
         // After the NS set expires, the cut moves up.
         assert!(ZoneCut::closest_cached(&cache, &name("www.example.test."), 400).is_none());
         assert!(ZoneCut::closest_cached(&cache, &name("other."), 20).is_none());
-    }
-
-    #[test]
-    fn parent_is_base_name() {
-        let long = format!("{}.{}.example.", "a".repeat(63), "B".repeat(63));
-        let mut relative = name("www.example");
-        relative.set_fqdn(false);
-        for n in [
-            Name::root(),
-            Name::new(),
-            name("test."),
-            name("www.example.test."),
-            name("WwW.ExAmPlE.tEsT."),
-            name("*.wild.example."),
-            name(r"a\.b.example."),
-            name(&long),
-            relative,
-        ] {
-            let (ours, theirs) = (parent(&n), n.base_name());
-            assert_eq!(ours, theirs, "{n}");
-            assert!(ours.eq_case(&theirs), "{n}");
-            assert_eq!(ours.is_fqdn(), theirs.is_fqdn(), "{n}");
-            assert_eq!(ours.to_string(), theirs.to_string(), "{n}");
-        }
     }
 
     #[test]

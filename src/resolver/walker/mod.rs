@@ -31,10 +31,11 @@ use super::limits::{
 use super::qname_min::Minimiser;
 use super::resolution::{ExtendedError, Resolution, rcode_name};
 use super::trace::Trace;
-use super::zone_cut::{ZoneCut, parent};
+use super::zone_cut::ZoneCut;
 use crate::cache::{AnswerKind, Cache, QuestionKey, Verdict};
 use crate::clock::Timestamp;
 use crate::config::{DNS_PORT, QnameMinimisation};
+use crate::names::parent;
 use crate::root_hints::RootHints;
 use crate::upstream::UpstreamQuery;
 

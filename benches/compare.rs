@@ -74,6 +74,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use authority::Zone;
 use authority_server::AuthorityServer;
+use common::{APT_TIMEOUT, DNSPERF_GRACE, STARTUP_TIMEOUT};
 use common::{
     Dnsperf, DnsperfSummary, Install, Proc, clock_ticks_cached, dnsperf_failure, f_3, f_int, f_ms,
     f_us, fmt_ms, kb_field, machine_ticks, mean, rand_id, run_logged, stat_ticks, version_line,
@@ -83,14 +84,8 @@ use common::{
 // Limits and addresses
 // ---------------------------------------------------------------------------
 
-/// A resolver gets this long to answer its first probe.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// A resolver gets this long to exit after SIGTERM (then SIGKILL).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// apt-get gets this long per invocation.
-const APT_TIMEOUT: Duration = Duration::from_secs(600);
-/// dnsperf gets its run time plus this much before it is killed.
-const DNSPERF_GRACE: Duration = Duration::from_secs(20);
 /// The cold pass over the list of names may take this long at most.
 const COLD_LIMIT_SECS: u64 = 30;
 /// Caching the warm names may take this long at most.

@@ -80,6 +80,7 @@ use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
 use client::{Client, summary};
+use common::{APT_TIMEOUT, DNSPERF_GRACE, STARTUP_TIMEOUT};
 use common::{
     Dnsperf, DnsperfSummary, Install, Proc, clock_ticks_cached, cpu_ticks, dnsperf_failure, f_3,
     f_int, f_ms, f_us, fmt_ms, machine_ticks, mean, rand_id, run_logged, version_line,
@@ -91,14 +92,8 @@ use signer::{Algorithm, Denial, Options, SignedZone};
 // Limits, addresses, the tree's shape
 // ---------------------------------------------------------------------------
 
-/// A resolver gets this long to answer its first probe.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// A resolver gets this long to exit after SIGTERM (then SIGKILL).
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// apt-get gets this long per invocation.
-const APT_TIMEOUT: Duration = Duration::from_secs(600);
-/// dnsperf gets its run time plus this much before it is killed.
-const DNSPERF_GRACE: Duration = Duration::from_secs(20);
 /// dnsperf's per-query timeout (seconds).
 const DNSPERF_TIMEOUT: u64 = 2;
 /// Warming the cached list may take this long at most.

@@ -76,6 +76,7 @@ use std::time::{Duration, Instant};
 
 use authority::Zone;
 use authority_server::{AuthorityServer, Behaviour};
+use common::STARTUP_TIMEOUT;
 use common::{env_num_quiet, rss_kib};
 
 // ---------------------------------------------------------------------------
@@ -87,8 +88,6 @@ const RESOLUTION_TIMEOUT: Duration = Duration::from_secs(4);
 /// A well-formed query must be answered within the resolution timeout plus
 /// this margin (scheduling on a shared 2-core machine, TCP set-up).
 const ANSWER_MARGIN: Duration = Duration::from_secs(2);
-/// rootward gets this long to answer its first query.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// ... and this long to exit after SIGTERM (then SIGKILL).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// One line of figures this often.

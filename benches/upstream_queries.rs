@@ -65,6 +65,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use authority::Zone;
 use authority_server::{AuthorityServer, Transport};
+use common::{APT_TIMEOUT, STARTUP_TIMEOUT};
 use common::{Proc, rand_id};
 
 // ---------------------------------------------------------------------------
@@ -73,8 +74,6 @@ use common::{Proc, rand_id};
 
 /// Timeout of one client question.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
-/// A resolver gets this long to answer its first probe.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A resolver gets this long to exit after SIGTERM (then SIGKILL).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time budget for one resolver's whole list of names; names not asked in
@@ -85,8 +84,6 @@ const RUN_BUDGET: Duration = Duration::from_secs(45);
 const QUIET: Duration = Duration::from_millis(150);
 /// ...or after this long at most.
 const SETTLE_MAX: Duration = Duration::from_secs(2);
-/// apt-get gets this long per invocation.
-const APT_TIMEOUT: Duration = Duration::from_secs(300);
 
 const ROOTWARD_ADDR: Ipv4Addr = Ipv4Addr::new(127, 58, 0, 1);
 const UNBOUND_ADDR: Ipv4Addr = Ipv4Addr::new(127, 58, 0, 254);

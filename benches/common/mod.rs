@@ -25,6 +25,14 @@ use std::time::{Duration, Instant};
 // Environment knobs
 // ---------------------------------------------------------------------------
 
+/// A resolver gets this long to answer its first probe.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// apt-get gets this long per invocation (a first `apt-get update` and the
+/// peers' packages on a slow mirror).
+pub const APT_TIMEOUT: Duration = Duration::from_secs(600);
+/// dnsperf gets its run time plus this much before it is killed.
+pub const DNSPERF_GRACE: Duration = Duration::from_secs(20);
+
 /// `key` parsed as a number in `min..=max`: `Ok(None)` when unset,
 /// `Err(value)` when set to something else.
 fn env_parse<T>(key: &str, min: T, max: T) -> Result<Option<T>, String>

@@ -103,12 +103,9 @@ impl App {
         let metrics = Metrics::new();
         let mut resolver = resolver_for(&config, hints).with_metrics(metrics.clone());
         if !config.no_dnssec {
-            let anchors = match &config.trust_anchor {
-                Some(path) => TrustAnchors::from_file(path)
-                    .map_err(|e| format!("trust-anchor {}: {e}", path.display()))?,
-                None => TrustAnchors::builtin(),
-            };
-            resolver = resolver.with_validator(Arc::new(Validator::new(anchors)));
+            let anchors = load_anchors(&config.trust_anchor)?;
+            let validator = Validator::new(anchors).with_insecure(&config.insecure_domain);
+            resolver = resolver.with_validator(Arc::new(validator));
         }
         let resolver = Arc::new(resolver);
         let runtime = Arc::new(Runtime {
@@ -277,7 +274,9 @@ impl Runtime {
             ("root-hints", new.root_hints != current.root_hints),
             (
                 "dnssec",
-                new.trust_anchor != current.trust_anchor || new.no_dnssec != current.no_dnssec,
+                new.trust_anchor != current.trust_anchor
+                    || new.insecure_domain != current.insecure_domain
+                    || new.no_dnssec != current.no_dnssec,
             ),
             ("cache-size", new.cache_size != current.cache_size),
             (
@@ -426,4 +425,24 @@ impl control::Handler for Runtime {
             }
         })
     }
+}
+
+/// The trust anchors of `files`, merged (one file per anchored domain is
+/// common, as Unbound's repeated `trust-anchor-file`); the built-in root
+/// anchor when there are none. Records a file holds but that cannot anchor
+/// anything (a DS digest of the wrong length) are logged and left out.
+fn load_anchors(files: &[std::path::PathBuf]) -> Result<TrustAnchors, String> {
+    if files.is_empty() {
+        return Ok(TrustAnchors::builtin());
+    }
+    let mut anchors = TrustAnchors::default();
+    for path in files {
+        let (read, skipped) = TrustAnchors::from_file_lenient(path)
+            .map_err(|e| format!("trust-anchor {}: {e}", path.display()))?;
+        for e in skipped {
+            warn!(file = %path.display(), line = e.line, "trust anchor ignored: {}", e.message);
+        }
+        anchors.merge(read);
+    }
+    Ok(anchors)
 }

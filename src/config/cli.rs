@@ -12,9 +12,10 @@ use ipnet::IpNet;
 
 use super::DEFAULT_CONTROL_SOCKET;
 use super::values::{
-    DenyAction, QnameMinimisation, parse_cidr, parse_duration_arg, parse_listen, parse_log_level,
-    parse_on_off,
+    DenyAction, QnameMinimisation, parse_cidr, parse_domain, parse_duration_arg, parse_listen,
+    parse_log_level, parse_on_off,
 };
+use hickory_proto::rr::Name;
 
 /// The command line. Every option is optional here so that the file and the
 /// defaults can fill the gaps.
@@ -36,10 +37,15 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub root_hints: Option<PathBuf>,
     /// DNSSEC trust anchors: DS or DNSKEY records in zone-file format, as
-    /// in Unbound's trust-anchor-file or BIND's root.key.
+    /// in Unbound's trust-anchor-file or BIND's root.key (repeatable: one
+    /// file per anchored domain is fine).
     /// [default: the built-in root KSKs 20326 and 38696]
     #[arg(long, value_name = "FILE")]
-    pub trust_anchor: Option<PathBuf>,
+    pub trust_anchor: Vec<PathBuf>,
+    /// A negative trust anchor (RFC 7646, Unbound's domain-insecure): the
+    /// domain and everything below it are not validated (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = parse_domain)]
+    pub insecure_domain: Vec<Name>,
     /// Turn DNSSEC validation off (it is on by default).
     #[arg(long)]
     pub no_dnssec: bool,

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 mod cli;
@@ -20,7 +21,7 @@ use serde::Deserialize;
 pub use values::{
     DenyAction, QnameMinimisation, QueryLog, parse_cidr, parse_duration, parse_listen,
 };
-use values::{duration_from_toml, parse_log_level, parse_on_off};
+use values::{OneOrMany, duration_from_toml, parse_domain, parse_log_level, parse_on_off};
 
 /// The port a DNS server listens on when `--listen` names only an address.
 pub const DNS_PORT: u16 = 53;
@@ -114,7 +115,8 @@ pub enum ConfigError {
 struct FileConfig {
     listen: Option<Vec<String>>,
     root_hints: Option<PathBuf>,
-    trust_anchor: Option<PathBuf>,
+    trust_anchor: Option<OneOrMany<PathBuf>>,
+    insecure_domain: Option<OneOrMany<String>>,
     no_dnssec: Option<bool>,
     cache_min_ttl: Option<toml::Value>,
     cache_max_ttl: Option<toml::Value>,
@@ -155,8 +157,10 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// Root hints file; `None` means the built-in hints.
     pub root_hints: Option<PathBuf>,
-    /// Trust anchor file; `None` means the built-in root anchor.
-    pub trust_anchor: Option<PathBuf>,
+    /// Trust anchor files, merged; none means the built-in root anchor.
+    pub trust_anchor: Vec<PathBuf>,
+    /// Negative trust anchors (RFC 7646): not validated at or below.
+    pub insecure_domain: Vec<Name>,
     /// DNSSEC validation off.
     pub no_dnssec: bool,
     /// TTL floor applied when storing.
@@ -228,7 +232,8 @@ impl Default for Config {
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), DNS_PORT),
             ],
             root_hints: None,
-            trust_anchor: None,
+            trust_anchor: Vec::new(),
+            insecure_domain: Vec::new(),
             no_dnssec: false,
             cache_min_ttl: DEFAULT_CACHE_MIN_TTL,
             cache_max_ttl: DEFAULT_CACHE_MAX_TTL,
@@ -335,10 +340,27 @@ impl Config {
             (None, Some(l)) => parse_log_level(&l).map_err(|r| invalid("log-level", &l, r))?,
             (None, None) => d.log_level,
         };
+        let insecure_domain = if cli.insecure_domain.is_empty() {
+            let names = file.insecure_domain.map(OneOrMany::into_vec);
+            names
+                .unwrap_or_default()
+                .iter()
+                .map(|n| parse_domain(n).map_err(|r| invalid("insecure-domain", n, r)))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            cli.insecure_domain
+        };
         let config = Config {
             listen,
             root_hints: cli.root_hints.or(file.root_hints),
-            trust_anchor: cli.trust_anchor.or(file.trust_anchor),
+            trust_anchor: if cli.trust_anchor.is_empty() {
+                file.trust_anchor
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default()
+            } else {
+                cli.trust_anchor
+            },
+            insecure_domain,
             no_dnssec: cli.no_dnssec || file.no_dnssec.unwrap_or(false),
             cache_min_ttl: duration(
                 cli.cache_min_ttl,

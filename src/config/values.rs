@@ -134,3 +134,33 @@ impl QueryLog {
         }
     }
 }
+
+/// A TOML value that may be given once or as a list (`trust-anchor =
+/// "a.key"` or `trust-anchor = ["a.key", "b.key"]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a list.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            Self::One(v) => vec![v],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// A domain name (`example.com` or `example.com.`), absolute and lower-case.
+pub fn parse_domain(s: &str) -> Result<hickory_proto::rr::Name, String> {
+    let mut name = hickory_proto::rr::Name::from_ascii(s.trim())
+        .map_err(|e| format!("not a domain name: {e}"))?
+        .to_lowercase();
+    name.set_fqdn(true);
+    Ok(name)
+}

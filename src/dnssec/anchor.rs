@@ -91,16 +91,30 @@ impl TrustAnchors {
     /// digest type implies. Records with algorithms or digest types we do
     /// not implement are kept (they make the zone insecure, RFC 4035 §5.2).
     pub fn parse(text: &str) -> Result<Self, AnchorError> {
+        let (anchors, unusable) = Self::parse_lenient(text)?;
+        match unusable.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(anchors),
+        }
+    }
+
+    /// Like [`parse`](Self::parse), but a record that is well-formed yet
+    /// cannot anchor anything (a DS digest whose length does not fit its
+    /// digest type) is left out and returned beside the anchors, for the
+    /// caller to report, instead of failing the whole file: one bad line
+    /// of an operator's file must not stop the server.
+    pub fn parse_lenient(text: &str) -> Result<(Self, Vec<AnchorError>), AnchorError> {
         let mut anchors = Self::default();
+        let mut unusable = Vec::new();
         for entry in split_records(text)? {
             let (zone, record) = parse_record(&entry)?;
             let anchor = anchors.zones.entry(zone).or_default();
             match record {
-                AnchorRecord::Ds(ds) => {
-                    if !anchor.ds.contains(&ds) {
-                        anchor.ds.push(ds);
-                    }
-                }
+                AnchorRecord::Ds(ds) => match ds_length_error(&ds, entry.line) {
+                    Some(e) => unusable.push(e),
+                    None if !anchor.ds.contains(&ds) => anchor.ds.push(ds),
+                    None => {}
+                },
                 AnchorRecord::Key(key) => {
                     if !anchor.keys.contains(&key) {
                         anchor.keys.push(key);
@@ -108,22 +122,39 @@ impl TrustAnchors {
                 }
             }
         }
-        Ok(anchors)
+        anchors.zones.retain(|_, a| !a.is_empty());
+        Ok((anchors, unusable))
+    }
+
+    /// Adds the anchors of `other` (the anchors of several files).
+    pub fn merge(&mut self, other: Self) {
+        for (zone, anchor) in other.zones {
+            let mine = self.zones.entry(zone).or_default();
+            for ds in anchor.ds {
+                if !mine.ds.contains(&ds) {
+                    mine.ds.push(ds);
+                }
+            }
+            for key in anchor.keys {
+                if !mine.keys.contains(&key) {
+                    mine.keys.push(key);
+                }
+            }
+        }
+    }
+
+    /// Reads a trust anchor file leniently ([`parse_lenient`](Self::parse_lenient));
+    /// errors name the path.
+    pub fn from_file_lenient(path: &Path) -> Result<(Self, Vec<AnchorError>), AnchorError> {
+        let text = read_anchor_file(path)?;
+        Self::parse_lenient(&text).map_err(|e| in_file(e, path))
     }
 
     /// Reads and parses a trust anchor file; an unreadable file is an
     /// error naming the path (line 0), and parse errors name it too.
     pub fn from_file(path: &Path) -> Result<Self, AnchorError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            AnchorError::new(
-                0,
-                format!("cannot read trust anchor file {}: {e}", path.display()),
-            )
-        })?;
-        Self::parse(&text).map_err(|e| AnchorError {
-            line: e.line,
-            message: format!("{} (in {})", e.message, path.display()),
-        })
+        let text = read_anchor_file(path)?;
+        Self::parse(&text).map_err(|e| in_file(e, path))
     }
 
     /// The built-in root anchor: the root KSKs 20326 (KSK-2017) and 38696
@@ -168,6 +199,44 @@ impl TrustAnchors {
     pub fn zones(&self) -> impl Iterator<Item = &Name> {
         self.zones.keys()
     }
+}
+
+fn read_anchor_file(path: &Path) -> Result<String, AnchorError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        AnchorError::new(
+            0,
+            format!("cannot read trust anchor file {}: {e}", path.display()),
+        )
+    })
+}
+
+fn in_file(e: AnchorError, path: &Path) -> AnchorError {
+    AnchorError {
+        line: e.line,
+        message: format!("{} (in {})", e.message, path.display()),
+    }
+}
+
+/// Why a DS cannot anchor anything: its digest does not have the length
+/// its digest type implies (RFC 4034 §5.1.4, RFC 4509, RFC 6605).
+fn ds_length_error(ds: &DS, line: usize) -> Option<AnchorError> {
+    let expected = match ds.digest_type() {
+        DigestType::SHA1 => 20,
+        DigestType::SHA256 => 32,
+        DigestType::SHA384 => 48,
+        _ => return None,
+    };
+    let len = ds.digest().len();
+    (len != expected).then(|| {
+        let hex: String = ds.digest().iter().map(|b| format!("{b:02X}")).collect();
+        AnchorError::new(
+            line,
+            format!(
+                "DS digest '{hex}' has {len} bytes, digest type {} needs {expected}",
+                u8::from(ds.digest_type())
+            ),
+        )
+    })
 }
 
 /// One record's tokens with the line each token is on.
@@ -332,24 +401,6 @@ fn parse_ds(start: usize, rdata: &[&(usize, String)]) -> Result<DS, AnchorError>
     let bytes = decode_hex(&hex).ok_or_else(|| {
         AnchorError::new(digest[0].0, format!("DS digest '{hex}' is not hexadecimal"))
     })?;
-    let expected = match digest_type {
-        DigestType::SHA1 => Some(20),
-        DigestType::SHA256 => Some(32),
-        DigestType::SHA384 => Some(48),
-        _ => None,
-    };
-    if let Some(len) = expected
-        && bytes.len() != len
-    {
-        return Err(AnchorError::new(
-            digest[0].0,
-            format!(
-                "DS digest '{hex}' has {} bytes, digest type {} needs {len}",
-                bytes.len(),
-                u8::from(digest_type)
-            ),
-        ));
-    }
     Ok(DS::new(key_tag, algorithm, digest_type, bytes))
 }
 

@@ -67,6 +67,10 @@ struct ZoneEntry {
 /// every validation.
 pub struct Validator {
     anchors: TrustAnchors,
+    /// Negative trust anchors (RFC 7646): names at or below them are not
+    /// validated, unless a trust anchor deeper than the negative one
+    /// covers them.
+    insecure: Vec<Name>,
     zones: Moka<Name, ZoneEntry, foldhash::fast::RandomState>,
 }
 
@@ -75,11 +79,27 @@ impl Validator {
     pub fn new(anchors: TrustAnchors) -> Self {
         Self {
             anchors,
+            insecure: Vec::new(),
             zones: Moka::builder()
                 .max_capacity(ZONE_CACHE_CAPACITY)
                 .time_to_live(ZONE_CACHE_MAX_LIFETIME)
                 .build_with_hasher(Default::default()),
         }
+    }
+
+    /// Treats `domains` and everything below them as insecure (negative
+    /// trust anchors, RFC 7646; Unbound's `domain-insecure`).
+    pub fn with_insecure(mut self, domains: &[Name]) -> Self {
+        self.insecure = domains.iter().map(Name::to_lowercase).collect();
+        self
+    }
+
+    /// Whether a negative trust anchor covers `name` below the closest
+    /// positive anchor `anchor_zone`.
+    fn negatively_anchored(&self, anchor_zone: &Name, name: &Name) -> bool {
+        self.insecure
+            .iter()
+            .any(|nta| nta.zone_of(name) && anchor_zone.zone_of(nta))
     }
 
     /// The anchors it trusts.
@@ -442,6 +462,9 @@ impl Validation {
             // §4.3: indeterminate, treated as insecure).
             return Chain::Insecure;
         };
+        if validator.negatively_anchored(anchor_zone, target) {
+            return Chain::Insecure;
+        }
         let mut zone = anchor_zone.clone();
         let mut keys = match validator.zone(&zone, self.now) {
             Some(ZoneState::Secure(k)) => k,

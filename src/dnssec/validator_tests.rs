@@ -1636,3 +1636,53 @@ fn a_ds_set_that_cannot_be_fetched_fails_closed() {
     assert_bogus(r.verdict, 9);
     assert_eq!(r.fetched, fetches(&TO_EXAMPLE[..4]));
 }
+
+// ---- negative trust anchors (RFC 7646) ----
+
+#[test]
+fn a_negative_trust_anchor_makes_its_domain_insecure_without_any_fetch() {
+    let tree = Tree::new();
+    let anchors = TrustAnchors::parse(&tree.anchor_text()).expect("anchor parses");
+    let validator = Arc::new(Validator::new(anchors).with_insecure(&[n("Example.TEST.")]));
+    // A good signed answer is not checked at all below the negative anchor.
+    let (verdict, fetched) = ask(&tree, &validator, ("www.example.test.", RecordType::A));
+    assert_eq!(verdict, INSECURE);
+    assert!(fetched.is_empty(), "nothing is fetched: {fetched:?}");
+    // Nor is a forged one: its RRSIG removed, it would be bogus elsewhere.
+    let mut reply = tree.answer(&n("www.example.test."), RecordType::A);
+    reply
+        .answers
+        .retain(|r| r.record_type() != RecordType::RRSIG);
+    let (verdict, _) = run(
+        &tree,
+        &validator,
+        ("www.example.test.", RecordType::A),
+        &reply,
+    );
+    assert_eq!(verdict, INSECURE);
+    // A sibling zone is validated as before.
+    let (verdict, _) = ask(&tree, &validator, ("www.nsec3.test.", RecordType::A));
+    assert_eq!(verdict, SECURE);
+}
+
+#[test]
+fn anchors_of_several_files_merge_and_a_bad_ds_length_is_skipped_not_fatal() {
+    let tree = Tree::new();
+    let good = tree.anchor_text();
+    let bad = ". IN DS 1 8 2 ABCD\n";
+    assert!(TrustAnchors::parse(bad).is_err(), "strict parse refuses it");
+    let (from_bad, skipped) = TrustAnchors::parse_lenient(bad).expect("lenient parse");
+    assert!(from_bad.is_empty());
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].line, 1);
+    assert!(
+        skipped[0].message.contains("has 2 bytes"),
+        "{}",
+        skipped[0].message
+    );
+    let mut anchors = from_bad;
+    anchors.merge(TrustAnchors::parse(&good).expect("anchor parses"));
+    let validator = Arc::new(Validator::new(anchors));
+    let (verdict, _) = ask(&tree, &validator, ("www.example.test.", RecordType::A));
+    assert_eq!(verdict, SECURE);
+}

@@ -9,8 +9,11 @@
 //! - authority: SOA and NS records owned by an ancestor-or-self of the
 //!   chain's last name and at or below `zone` (a referral's NS set);
 //! - additional: A/AAAA glue only for NS targets of a kept NS set that lie
-//!   at or below the *delegated* zone (the NS owner), so a TLD cannot vouch
-//!   for another domain's server addresses.
+//!   at or below the zone the server was asked about: in-domain glue (inside
+//!   the delegated zone) and sibling glue (elsewhere in the referring
+//!   server's own zone: the root's `a.gtld-servers.net` for `com.`, RFC
+//!   9471 §2), as Unbound and Knot accept. Addresses outside the server's
+//!   zone are refused, so a TLD cannot vouch for another TLD's servers.
 //!
 //! Everything else (other types, other owners, RRSIGs until DNSSEC lands) is
 //! dropped.
@@ -41,7 +44,8 @@ pub const AUTHORITY_TYPE: &str = "authority record of a type the walk does not u
 /// Rule: an SOA/NS owned by a name that is not an ancestor of the question.
 pub const NOT_ANCESTOR: &str = "SOA/NS for a name that is not an ancestor of the question";
 /// Rule: an additional record that is not in-bailiwick glue.
-pub const NOT_GLUE: &str = "not an address of an NS target inside the delegated zone (glue rule)";
+pub const NOT_GLUE: &str =
+    "not an address of an NS target inside the zone the server was asked about (glue rule)";
 
 /// Removes every record of `reply` that a server authoritative for `zone`
 /// may not assert in answer to `qname`/`qtype`, and returns them with the
@@ -80,21 +84,20 @@ pub fn scrub(reply: &mut Message, zone: &Name, qname: &Name, qtype: RecordType) 
     }
 
     // NS sets in the answer (an NS query, root priming) vouch for glue too.
-    let glue_targets: Vec<(Name, Name)> = reply
+    let glue_targets: Vec<Name> = reply
         .answers
         .iter()
         .chain(reply.authorities.iter())
         .filter_map(|r| match &r.data {
-            RData::NS(ns) => Some((r.name.clone(), ns.0.clone())),
+            RData::NS(ns) => Some(ns.0.clone()),
             _ => None,
         })
         .collect();
     let additionals = std::mem::take(&mut reply.additionals);
     for r in additionals {
         let glue = matches!(r.record_type(), RecordType::A | RecordType::AAAA)
-            && glue_targets
-                .iter()
-                .any(|(cut, target)| target == &r.name && cut.zone_of(&r.name));
+            && zone.zone_of(&r.name)
+            && glue_targets.contains(&r.name);
         if glue {
             reply.additionals.push(r);
         } else {
@@ -227,25 +230,43 @@ mod tests {
     }
 
     #[test]
-    fn referral_keeps_ns_and_only_glue_inside_the_delegated_zone() {
+    fn referral_keeps_ns_and_glue_inside_the_servers_zone_only() {
         let mut m = reply();
         m.authorities = vec![
             ns("example.test.", "ns1.example.test."),
-            ns("example.test.", "ns.other.test."),
+            ns("example.test.", "ns.sibling.test."),
+            ns("example.test.", "ns.elsewhere.org."),
             ns("victim.test.", "ns.evil."),
         ];
         m.additionals = vec![
             a("ns1.example.test.", [192, 0, 2, 1]),
-            a("ns.other.test.", [6, 6, 6, 6]),
+            // Sibling glue: in the referring server's zone (test.), not in
+            // the delegated one.
+            a("ns.sibling.test.", [192, 0, 2, 2]),
+            // Outside the server's zone: it cannot vouch for it.
+            a("ns.elsewhere.org.", [6, 6, 6, 6]),
+            // Not an NS target at all.
             a("www.victim.test.", [6, 6, 6, 6]),
         ];
-        scrub(&mut m, &n("test."), &n("www.example.test."), RecordType::A);
+        let dropped = scrub(&mut m, &n("test."), &n("www.example.test."), RecordType::A);
         assert_eq!(
             m.authorities.len(),
-            2,
+            3,
             "NS for a name that is not an ancestor of the question is dropped"
         );
-        assert_eq!(m.additionals, vec![a("ns1.example.test.", [192, 0, 2, 1])]);
+        assert_eq!(
+            m.additionals,
+            vec![
+                a("ns1.example.test.", [192, 0, 2, 1]),
+                a("ns.sibling.test.", [192, 0, 2, 2])
+            ]
+        );
+        let glue_drops: Vec<String> = dropped
+            .iter()
+            .filter(|d| d.rule == NOT_GLUE)
+            .map(|d| d.record.name.to_string())
+            .collect();
+        assert_eq!(glue_drops, ["ns.elsewhere.org.", "www.victim.test."]);
     }
 
     #[test]

@@ -217,6 +217,17 @@ fn resolver_for(config: &Config, hints: RootHints) -> Resolver<SocketUpstream> {
             _ => None,
         },
     });
+    // Root servers the operator put on loopback (a local root, RFC 8806,
+    // or a test tree) are configuration, not something a referral slipped
+    // in: asking them needs no separate flag.
+    let loopback_root = hints
+        .servers
+        .iter()
+        .flat_map(|(_, addrs)| addrs)
+        .any(IpAddr::is_loopback);
+    if loopback_root && !config.allow_loopback_upstream {
+        info!("the root hints name loopback addresses: loopback servers may be asked");
+    }
     Resolver::new(
         cache,
         Arc::new(upstream),
@@ -226,7 +237,7 @@ fn resolver_for(config: &Config, hints: RootHints) -> Resolver<SocketUpstream> {
             policy: AddressPolicy {
                 no_ipv4: config.no_ipv4,
                 no_ipv6: config.no_ipv6,
-                allow_loopback: config.allow_loopback_upstream,
+                allow_loopback: config.allow_loopback_upstream || loopback_root,
             },
             resolution_timeout: config.resolution_timeout,
             upstream_timeout: config.upstream_timeout,

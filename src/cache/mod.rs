@@ -349,8 +349,9 @@ impl Cache {
     /// Stores a negative answer (NXDOMAIN or NODATA) per RFC 2308 §5: the
     /// entry and the SOA's TTL are min(SOA TTL, SOA MINIMUM), capped by
     /// `cache-max-negative-ttl`. `answers` holds a CNAME chain that led to
-    /// the negative name, if any. Without an SOA the answer is not cached
-    /// (RFC 2308 §5: no SOA, no negative caching).
+    /// the negative name, if any. Without an SOA (RFC 2308 §5 says such an
+    /// answer "SHOULD NOT" be cached for long) it is kept for
+    /// [`NO_SOA_NEGATIVE_TTL`](ttl::NO_SOA_NEGATIVE_TTL) seconds.
     pub fn store_negative(
         &self,
         key: QuestionKey,
@@ -369,7 +370,7 @@ impl Cache {
     /// beside it for DO clients, capped to the same TTL (RFC 4035 §4.5).
     /// A bogus answer lives at most [`BOGUS_TTL`]. Returns the entry as
     /// stored (what a lookup at `now` would find), or `None` if nothing was
-    /// (no SOA for a negative answer, a TTL of zero, records hickory cannot
+    /// (a TTL of zero, records hickory cannot
     /// encode).
     pub fn store(
         &self,
@@ -388,7 +389,10 @@ impl Cache {
                 .find(|r| r.record_type() == RecordType::SOA)
             {
                 Some(soa) => policy.negative(soa),
-                None => return None,
+                // Nothing says how long: a few seconds, as Unbound's
+                // NORR_TTL, so a flood of the same question is absorbed
+                // but a fixed zone is asked again soon.
+                None => policy.negative_without_soa(),
             },
         };
         let cap = match verdict.security {
@@ -414,7 +418,7 @@ impl Cache {
             .chain(authorities.iter())
             .map(|r| r.ttl)
             .min()
-            .unwrap_or(0);
+            .unwrap_or(if kind == AnswerKind::Positive { 0 } else { cap });
         if ttl == 0 {
             return None;
         }

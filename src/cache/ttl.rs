@@ -11,6 +11,11 @@ use crate::clock::Timestamp;
 /// treated as zero; we clamp instead of zeroing only through the cap below.
 pub const MAX_WIRE_TTL: u32 = i32::MAX as u32;
 
+/// How long a negative answer that came without an SOA is kept: it says
+/// nothing about its own lifetime (RFC 2308 §5), so only long enough to
+/// absorb repeats of the same question (Unbound's `NORR_TTL` is 5 s).
+pub const NO_SOA_NEGATIVE_TTL: u32 = 5;
+
 /// The store-time TTL rules, from `--cache-min-ttl`, `--cache-max-ttl` and
 /// `--cache-max-negative-ttl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,12 @@ impl TtlPolicy {
         };
         let ttl = soa.ttl.min(minimum).min(MAX_WIRE_TTL);
         ttl.max(self.min).min(self.max_negative)
+    }
+
+    /// The TTL of a negative answer without an SOA:
+    /// [`NO_SOA_NEGATIVE_TTL`], floored and capped like any negative TTL.
+    pub fn negative_without_soa(&self) -> u32 {
+        NO_SOA_NEGATIVE_TTL.max(self.min).min(self.max_negative)
     }
 }
 

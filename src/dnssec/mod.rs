@@ -12,6 +12,7 @@
 pub mod aggressive;
 pub mod anchor;
 pub mod denial;
+pub mod legacy;
 pub mod limits;
 pub mod validator;
 #[cfg(test)]

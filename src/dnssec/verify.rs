@@ -41,6 +41,7 @@ use hickory_proto::dnssec::{Algorithm, DigestType, PublicKey, Verifier};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
+use crate::dnssec::legacy;
 use crate::dnssec::limits::{Budget, LimitExceeded, MAX_DS_PER_ZONE, MAX_KEY_TAG_COLLISIONS};
 
 /// Seconds since the Unix epoch. RRSIG inception and expiration are 32-bit
@@ -161,14 +162,18 @@ fn limit_text(limit: LimitExceeded) -> &'static str {
 /// Resolver validate 5 and 7 by default for the same reason; hickory with
 /// ring verifies them (ring's `RSA_PKCS1_*_SHA1_FOR_LEGACY_USE_ONLY`).
 ///
-/// Not supported (the zone is insecure): RSAMD5 (1), DSA (3, 6),
-/// ECC-GOST (12), ED448 (16) and unknown numbers. RSA keys shorter than
-/// 1024 bits are rejected by ring and fail as [`VerifyError::BadSignature`].
+/// DSA (3) and DSA-NSEC3-SHA1 (6), and RSA keys of 512 to 1,023 bits,
+/// which ring refuses, are checked by [`legacy`](super::legacy) for the
+/// same reason.
+///
+/// Not supported (the zone is insecure): RSAMD5 (1), ECC-GOST (12), ED448
+/// (16) and unknown numbers.
 pub fn algorithm_supported(alg: Algorithm) -> bool {
     #[allow(deprecated)]
     let supported = matches!(
         alg,
-        Algorithm::RSASHA1
+        Algorithm::DSA
+            | Algorithm::RSASHA1
             | Algorithm::RSASHA1NSEC3SHA1
             | Algorithm::RSASHA256
             | Algorithm::RSASHA512
@@ -176,7 +181,8 @@ pub fn algorithm_supported(alg: Algorithm) -> bool {
             | Algorithm::ECDSAP384SHA384
             | Algorithm::ED25519
     );
-    supported
+    // DSA-NSEC3-SHA1 has no name in hickory.
+    supported || u8::from(alg) == 6
 }
 
 /// Whether we can check DS records with digest type `digest` (RFC 4034
@@ -388,7 +394,15 @@ fn verify_one(
 
     for key in usable {
         budget.spend_validation().map_err(VerifyError::Limit)?;
-        if key.verify(&data, sig.sig()).is_ok() {
+        let verified = key.verify(&data, sig.sig()).is_ok()
+            || (legacy::handles(key_algorithm(key))
+                && legacy::verify(
+                    key_algorithm(key),
+                    key.public_key().public_bytes(),
+                    &data,
+                    sig.sig(),
+                ));
+        if verified {
             let until_expiry = expiration.wrapping_sub(now32);
             let ttl = set.min_ttl.min(input.original_ttl).min(until_expiry);
             return Ok(Verified { ttl, wildcard });

@@ -118,7 +118,14 @@ pub fn classify(reply: &Message, zone: &Name, qname: &Name, qtype: RecordType) -
             target: last,
         };
     }
-    ReplyKind::Lame("no answer, referral or SOA")
+    if ns.is_empty() {
+        // An empty NOERROR without AA or SOA (or whose only records were
+        // off the question and scrubbed): the name has no such data, as
+        // Unbound and Knot read it. Cached briefly, for want of an SOA.
+        return ReplyKind::NoData { chain, soa: None };
+    }
+    // Only the zone's own NS set again: a sideways referral.
+    ReplyKind::Lame("sideways referral (NS of the zone asked, no answer)")
 }
 
 /// Splits an answer section (already reduced to the chain by scrubbing) into
@@ -238,9 +245,13 @@ mod tests {
             classify(&msg(true, ResponseCode::Refused), &zone, &q, RecordType::A),
             ReplyKind::Lame(_)
         ));
-        assert!(matches!(
+        assert_eq!(
             classify(&msg(false, ResponseCode::NoError), &zone, &q, RecordType::A),
-            ReplyKind::Lame(_)
-        ));
+            ReplyKind::NoData {
+                chain: vec![],
+                soa: None
+            },
+            "an empty NOERROR without SOA or AA is NODATA, as the peers read it"
+        );
     }
 }

@@ -51,6 +51,8 @@ pub struct ZoneCut {
     /// NS names resolved for this cut so far (bounded by
     /// `MAX_NS_LOOKUPS_PER_CUT`).
     pub ns_lookups: usize,
+    /// Whether the parent-side addresses were added ([`Self::add_parent_side`]).
+    parent_side_added: bool,
 }
 
 impl ZoneCut {
@@ -74,6 +76,7 @@ impl ZoneCut {
             timed_out: HashSet::default(),
             retry_rounds: 0,
             ns_lookups: 0,
+            parent_side_added: false,
         }
     }
 
@@ -184,6 +187,34 @@ impl ZoneCut {
             .find(|s| s.addrs.is_empty() && !s.looked_up)?;
         ns.looked_up = true;
         Some(ns.name.clone())
+    }
+
+    /// Once per cut, when every address was tried and every NS name looked
+    /// up: adds the addresses the cache holds as glue (the parent's side of
+    /// a delegation, which the child's own answers do not replace there)
+    /// that the cut does not have yet. A child that publishes a broken
+    /// address for its own server must not strand a zone the parent's glue
+    /// still reaches (Unbound's parent-side fallback, `iter_store_parentside`).
+    /// Returns how many addresses were added.
+    pub fn add_parent_side(&mut self, cache: &Cache, now: Timestamp) -> usize {
+        if std::mem::replace(&mut self.parent_side_added, true) {
+            return 0;
+        }
+        let mut added = 0;
+        for s in &mut self.servers {
+            for t in [RecordType::A, RecordType::AAAA] {
+                let Some(set) = cache.rrset(&s.name, t, now) else {
+                    continue;
+                };
+                for a in set.records.iter().filter_map(record_addr) {
+                    if !s.addrs.contains(&a) {
+                        s.addrs.push(a);
+                        added += 1;
+                    }
+                }
+            }
+        }
+        added
     }
 
     /// Adds addresses learnt for the NS name `ns`.

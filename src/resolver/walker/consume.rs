@@ -24,7 +24,7 @@ use crate::resolver::classify::{ReplyKind, classify};
 use crate::resolver::limits::{MAX_CNAME_CHAIN, MAX_REFERRALS};
 use crate::resolver::qname_min::{Minimiser, OnNxDomain};
 use crate::resolver::resolution::{ExtendedError, rcode_name};
-use crate::resolver::scrub::scrub;
+use crate::resolver::scrub::{self, Dropped, scrub};
 use crate::resolver::signatures;
 use crate::resolver::zone_cut::{ZoneCut, cached_addrs, ns_target, record_addr};
 use crate::upstream::UpstreamError;
@@ -126,7 +126,7 @@ impl Walker {
             });
         }
         let aa = reply.metadata.authoritative;
-        let kind = classify(&reply, &out.zone, &qname, qtype);
+        let kind = upward_referral_is_lame(classify(&reply, &out.zone, &qname, qtype), &dropped);
         debug!(server = %out.server, zone = %out.zone, %qname, ?qtype, kind = kind_name(&kind), "reply");
         note(&trace, self.depth, "classify", || {
             let what = match &kind {
@@ -377,6 +377,22 @@ impl Walker {
         for (_, set) in sets {
             self.cache.store_rrset(set, trust, now);
         }
+    }
+}
+
+/// An empty reply whose authority section held only NS sets above or
+/// beside the zone asked (scrubbed away) is an upward referral: a lame or
+/// recursive-only server, not a NODATA (RFC 4697 §2.5).
+fn upward_referral_is_lame(kind: ReplyKind, dropped: &[Dropped]) -> ReplyKind {
+    let upward = dropped.iter().any(|d| {
+        d.record.record_type() == RecordType::NS
+            && matches!(d.rule, scrub::OUT_OF_ZONE | scrub::NOT_ANCESTOR)
+    });
+    match kind {
+        ReplyKind::NoData { ref chain, soa: None } if chain.is_empty() && upward => {
+            ReplyKind::Lame("upward referral")
+        }
+        other => other,
     }
 }
 

@@ -505,6 +505,18 @@ impl Walker {
                 return Some(Action::Lookup(AddressLookup { names, qtype }));
             }
         }
+        let cache = self.cache.clone();
+        let cut = self.frames.last_mut()?.cut.as_mut()?;
+        let added = cut.add_parent_side(&cache, now);
+        if added > 0 {
+            note(&trace, level, "fallback", || {
+                format!(
+                    "zone {}: every address tried; {added} more from the parent's glue",
+                    cut.zone
+                )
+            });
+            return None;
+        }
         let why = if self.throttled {
             ExtendedError::UPSTREAM_BUSY
         } else {

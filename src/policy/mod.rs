@@ -45,7 +45,7 @@ use tracing::warn;
 
 use crate::ede::ExtendedError;
 use lists::{Entry, ListStats, MAX_LINE_WARNINGS, RpzAction};
-use table::{Key, MAX_LABEL_LEN, NameTable, key_name, key_text, top_key};
+use table::{Key, NameTable, TopFilter, key_name, key_text};
 pub use zones::{LocalZone, ZoneType};
 
 /// TTL of blocked and filtered answers (records and SOA): short, so that
@@ -294,7 +294,7 @@ fn stronger(a: Option<Filter>, b: Option<Filter>) -> Option<Filter> {
 pub struct Policy {
     table: NameTable,
     /// The top-level labels of every name in `table`.
-    tops: NameTable,
+    tops: TopFilter,
     /// A rule at the root: every question needs the walk.
     has_root: bool,
     nodes: Vec<Node>,
@@ -375,20 +375,37 @@ impl Policy {
         self.table.len()
     }
 
+    #[inline]
     /// What to do with a question. Cheap when no rule exists under its
-    /// top-level label (one hash probe); otherwise one probe per label.
+    /// top-level label (a bit test, [`TopFilter`]); otherwise one hash
+    /// probe per label.
     pub fn decide(&self, qname: &Name, qtype: RecordType) -> Verdict {
-        let mut buf = [0u8; MAX_LABEL_LEN + 1];
-        if !self.has_root && self.tops.get(top_key(qname, &mut buf)).is_none() {
-            return Verdict::PASS;
+        if !self.has_root {
+            match qname.iter().next_back() {
+                Some(top) if self.tops.might_hold(top) => {}
+                _ => return Verdict::PASS,
+            }
         }
+        self.walk(qname, qtype)
+    }
+
+    /// The walk up from the question (kept out of line: most questions
+    /// never get here).
+    #[inline(never)]
+    fn walk(&self, qname: &Name, qtype: RecordType) -> Verdict {
         let Some(key) = Key::from_name(qname) else {
             return Verdict::PASS;
         };
         let mut zone: Option<(usize, u32)> = None;
         let mut filter: Option<(usize, Filter)> = None;
         let mut data: Option<u32> = None;
-        for up in 0..=key.labels() {
+        // The root's key is probed only when a rule sits there.
+        let top = if self.has_root {
+            key.labels()
+        } else {
+            key.labels().saturating_sub(1)
+        };
+        for up in 0..=top {
             let Some(v) = self.table.get(key.ancestor(up)) else {
                 continue;
             };
@@ -845,7 +862,7 @@ impl Builder {
 
     fn finish(mut self, block_action: BlockAction) -> Policy {
         self.table.shrink();
-        let mut tops = NameTable::default();
+        let mut tops = TopFilter::default();
         let mut has_root = false;
         for (key, _) in self.table.iter() {
             let mut rest = key;
@@ -858,7 +875,7 @@ impl Builder {
             if top.is_empty() {
                 has_root = true;
             } else {
-                tops.upsert(top, |_| 0);
+                tops.insert(&top[1..]);
             }
         }
         Policy {

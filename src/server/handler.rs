@@ -269,6 +269,7 @@ impl<U: Upstream> Handler<U> {
 
     /// Response-rate limiting on UDP, then `encode`, then counting and
     /// logging the answer.
+    #[inline(always)]
     fn finish_with(
         &self,
         q: &Question,

@@ -24,11 +24,11 @@ use super::zones::RESERVED_HOST_NAMES;
 
 /// A list entry's effect.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
+pub enum Entry<'a> {
     /// The name and its subdomains: blocked, or allowed (`allow`).
     Name {
-        /// The name.
-        key: Key,
+        /// The name (borrowed: a million of them pass through here).
+        key: &'a Key,
         /// An allow (allowlist file, or an `@@` exception).
         allow: bool,
     },
@@ -86,7 +86,7 @@ pub const MAX_LINE_WARNINGS: usize = 20;
 pub fn read_list(
     text: &str,
     allow: bool,
-    emit: &mut dyn FnMut(Entry),
+    emit: &mut dyn FnMut(Entry<'_>),
     bad: &mut dyn FnMut(usize, String),
 ) -> ListStats {
     if looks_like_rpz(text) {
@@ -97,21 +97,19 @@ pub fn read_list(
         ..ListStats::default()
     };
     for (i, line) in text.lines().enumerate() {
-        match list_line(line) {
-            Line::Skip => {}
+        let mut emitted = |key: &Key, exception: bool| {
+            stats.entries += 1;
+            emit(Entry::Name {
+                key,
+                allow: allow || exception,
+            });
+        };
+        match list_line(line, &mut emitted) {
+            Line::Done => {}
             Line::Ignored => stats.ignored += 1,
             Line::Bad(reason) => {
                 stats.bad += 1;
                 bad(i + 1, reason);
-            }
-            Line::Names(keys, exception) => {
-                for key in keys {
-                    stats.entries += 1;
-                    emit(Entry::Name {
-                        key,
-                        allow: allow || exception,
-                    });
-                }
             }
         }
     }
@@ -119,61 +117,75 @@ pub fn read_list(
 }
 
 enum Line {
-    Skip,
+    /// Read (its names emitted, if any).
+    Done,
     Ignored,
     Bad(String),
-    /// The names, and whether they are an `@@` exception.
-    Names(Vec<Key>, bool),
 }
 
-fn list_line(line: &str) -> Line {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') || line.starts_with('!') || line.starts_with('[') {
-        return Line::Skip;
+/// Reads one line of a list, emitting its names (and whether they are an
+/// `@@` exception). No allocation for a good line.
+fn list_line(line: &str, emit: &mut dyn FnMut(&Key, bool)) -> Line {
+    let mut line = line.trim_ascii();
+    match line.as_bytes().first() {
+        None | Some(b'#' | b'!' | b'[') => return Line::Done,
+        _ => {}
     }
-    if line.contains("##") || line.contains("#@#") || line.contains("#?#") {
-        return Line::Ignored;
+    if line.as_bytes().contains(&b'#') {
+        if line.contains("##") || line.contains("#@#") || line.contains("#?#") {
+            return Line::Ignored;
+        }
+        line = line.split('#').next().unwrap_or("").trim_ascii();
     }
     if let Some(rule) = line.strip_prefix("@@") {
-        return match adblock(rule) {
-            Line::Names(keys, _) => Line::Names(keys, true),
-            other => other,
-        };
+        return adblock(rule, true, emit);
     }
     if line.starts_with("||") {
-        return adblock(line);
+        return adblock(line, false, emit);
     }
-    let line = line.split('#').next().unwrap_or("").trim();
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        [] => Line::Skip,
-        [first, names @ ..] if first.parse::<std::net::IpAddr>().is_ok() => {
-            if names.is_empty() {
-                return Line::Bad(format!("'{first}': an address without a name"));
-            }
-            let mut keys = Vec::new();
-            for name in names {
-                if RESERVED_HOST_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
-                    continue;
-                }
-                match domain(name) {
-                    Some(k) => keys.push(k),
-                    None => return Line::Bad(format!("'{name}' is not a domain name")),
-                }
-            }
-            if keys.is_empty() {
-                Line::Skip
-            } else {
-                Line::Names(keys, false)
-            }
+    let mut words = line.split_ascii_whitespace();
+    let Some(first) = words.next() else {
+        return Line::Done;
+    };
+    let mut rest = words.peekable();
+    if rest.peek().is_none() {
+        if first.contains(['/', '^', '$', '|']) {
+            return Line::Ignored;
         }
-        [word] if word.contains(['/', '^', '$', '|']) => Line::Ignored,
-        [word] => match domain(word) {
-            Some(k) => Line::Names(vec![k], false),
-            None => Line::Bad(format!("'{word}' is not a domain name")),
-        },
-        _ => Line::Bad("expected a domain, a hosts line or an AdBlock ||domain^ rule".to_string()),
+        // No top-level domain ends in a digit or holds a colon: only then
+        // can the word be an address.
+        let maybe_address = first.ends_with(|c: char| c.is_ascii_digit()) || first.contains(':');
+        if maybe_address && first.parse::<std::net::IpAddr>().is_ok() {
+            return Line::Bad(format!("'{first}': an address without a name"));
+        }
+        return match domain(first) {
+            Some(k) => {
+                emit(&k, false);
+                Line::Done
+            }
+            None => Line::Bad(format!("'{first}' is not a domain name")),
+        };
     }
+    // The addresses of nearly every hosts-format list, without parsing.
+    let common = first == "0.0.0.0" || first == "127.0.0.1";
+    if !common && first.parse::<std::net::IpAddr>().is_err() {
+        return Line::Bad(
+            "expected a domain, a hosts line or an AdBlock ||domain^ rule".to_string(),
+        );
+    }
+    for name in rest {
+        if RESERVED_HOST_NAMES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        match domain(name) {
+            Some(k) => emit(&k, false),
+            None => return Line::Bad(format!("'{name}' is not a domain name")),
+        }
+    }
+    Line::Done
 }
 
 /// A list's domain (`*.` in front allowed: entries cover subdomains anyway).
@@ -184,7 +196,7 @@ fn domain(word: &str) -> Option<Key> {
 }
 
 /// `||domain^` with no option or only `$important`.
-fn adblock(rule: &str) -> Line {
+fn adblock(rule: &str, exception: bool, emit: &mut dyn FnMut(&Key, bool)) -> Line {
     let Some(rest) = rule.strip_prefix("||") else {
         return Line::Ignored;
     };
@@ -195,7 +207,10 @@ fn adblock(rule: &str) -> Line {
         return Line::Ignored;
     }
     match domain(name) {
-        Some(k) => Line::Names(vec![k], false),
+        Some(k) => {
+            emit(&k, exception);
+            Line::Done
+        }
         None => Line::Ignored,
     }
 }
@@ -224,7 +239,7 @@ const UNSUPPORTED_TRIGGERS: &[&str] = &["rpz-ip", "rpz-nsip", "rpz-nsdname", "rp
 /// Reads a response policy zone: its QNAME triggers and their actions.
 pub fn read_rpz(
     text: &str,
-    emit: &mut dyn FnMut(Entry),
+    emit: &mut dyn FnMut(Entry<'_>),
     bad: &mut dyn FnMut(usize, String),
 ) -> ListStats {
     let mut stats = ListStats {
@@ -291,7 +306,7 @@ fn strip_comment(line: &str) -> String {
 }
 
 enum RpzLine {
-    Entry(Entry),
+    Entry(Entry<'static>),
     Unsupported,
 }
 

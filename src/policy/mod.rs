@@ -627,7 +627,9 @@ fn summarise_bad(file: &str, bad: usize) {
 struct Builder {
     table: NameTable,
     nodes: Vec<Node>,
-    interned: HashMap<Node, u32>,
+    interned: HashMap<Node, u32, foldhash::fast::RandomState>,
+    /// The node interned last: every entry of a list makes the same one.
+    last: Option<(Node, u32)>,
     zones: Vec<LocalZone>,
     defaults: Vec<bool>,
     data: Vec<Vec<Record>>,
@@ -643,15 +645,23 @@ impl Builder {
             table,
             nodes,
             interned,
+            last,
             ..
         } = self;
         let done = table.upsert(key, |old| {
             let mut node = old.map(|i| nodes[i as usize]).unwrap_or_default();
             f(&mut node);
-            *interned.entry(node).or_insert_with(|| {
-                nodes.push(node);
-                (nodes.len() - 1) as u32
-            })
+            match last {
+                Some((n, i)) if *n == node => *i,
+                _ => {
+                    let i = *interned.entry(node).or_insert_with(|| {
+                        nodes.push(node);
+                        (nodes.len() - 1) as u32
+                    });
+                    *last = Some((node, i));
+                    i
+                }
+            }
         });
         if done.is_none() {
             warn!(
@@ -791,6 +801,9 @@ impl Builder {
             key,
             path: path.to_string(),
         });
+        // About one entry per line: room for them all at once.
+        let lines = text.bytes().filter(|&b| b == b'\n').count();
+        self.table.reserve(lines);
         let mut bad = 0;
         let stats: ListStats = lists::read_list(
             text,
@@ -808,7 +821,7 @@ impl Builder {
         ));
     }
 
-    fn add_entry(&mut self, entry: Entry, source: u16, allow_file: bool) {
+    fn add_entry(&mut self, entry: Entry<'_>, source: u16, allow_file: bool) {
         match entry {
             Entry::Name { key, allow } => {
                 let what = if allow {

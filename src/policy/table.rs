@@ -46,22 +46,46 @@ impl Key {
     /// The key of a dotted text name (`ads.example.com`, a final dot
     /// allowed; no escapes), lower-cased; `None` when it is not a valid
     /// host name for a list: an empty or over-long label, or a character
-    /// outside letters, digits, `-`, `_` and `*`.
+    /// outside letters, digits, `-`, `_` and `*`. One pass over the bytes
+    /// (a million-line list is read through here).
     pub fn from_text(text: &str) -> Option<Key> {
-        let text = text.strip_suffix('.').unwrap_or(text);
+        let t = text.as_bytes();
+        let t = t.strip_suffix(b".").unwrap_or(t);
         let mut key = Key::empty();
-        if text.is_empty() {
+        if t.is_empty() {
             return Some(key);
         }
-        for label in text.split('.') {
-            let ok = label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*');
-            if !ok {
-                return None;
-            }
-            key.push_label(label.as_bytes())?;
+        if t.len() + 1 > MAX_KEY_LEN {
+            return None;
         }
+        // `len_at`: where the current label's length byte goes.
+        let (mut len_at, mut pos) = (0usize, 1usize);
+        key.labels = 1;
+        for &c in t {
+            if c == b'.' {
+                let len = pos - len_at - 1;
+                if len == 0 || len > MAX_LABEL_LEN || key.labels >= MAX_LABELS {
+                    return None;
+                }
+                key.bytes[len_at] = len as u8;
+                len_at = pos;
+                key.starts[key.labels] = len_at as u8;
+                key.labels += 1;
+            } else {
+                let m = HOST_CHAR[usize::from(c)];
+                if m == 0 {
+                    return None;
+                }
+                key.bytes[pos] = m;
+            }
+            pos += 1;
+        }
+        let len = pos - len_at - 1;
+        if len == 0 || len > MAX_LABEL_LEN {
+            return None;
+        }
+        key.bytes[len_at] = len as u8;
+        key.len = pos;
         Some(key)
     }
 
@@ -184,6 +208,22 @@ pub fn key_name(key: &[u8]) -> Name {
     Name::from_labels(labels).unwrap_or_else(|_| Name::root())
 }
 
+/// Bytes allowed in a list's host names, lower-cased; 0 for the rest.
+static HOST_CHAR: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'*' => b,
+            b'A'..=b'Z' => b + 32,
+            _ => 0,
+        };
+        c += 1;
+    }
+    t
+};
+
 /// Seed of the table's hash: fixed, so that a table's layout does not
 /// change between runs (the keys come from the operator's own files).
 const HASH_SEED: u64 = 0x5eed_0f_7001_1157;
@@ -289,8 +329,24 @@ impl NameTable {
         Some(())
     }
 
+    /// Makes room for `more` keys at once (one rehash instead of one per
+    /// doubling while a large list is read).
+    pub fn reserve(&mut self, more: usize) {
+        let want = (self.values.len() + more)
+            .saturating_mul(2)
+            .next_power_of_two();
+        if want > self.slots.len() {
+            self.rehash(want);
+        }
+        self.ends.reserve(more);
+        self.values.reserve(more);
+    }
+
     fn grow(&mut self) {
-        let size = self.slots.len() * 2;
+        self.rehash(self.slots.len() * 2);
+    }
+
+    fn rehash(&mut self, size: usize) {
         self.slots = vec![EMPTY; size];
         let mask = size - 1;
         for entry in 0..self.values.len() {

@@ -297,6 +297,8 @@ pub struct Policy {
     tops: TopFilter,
     /// A rule at the root: every question needs the walk.
     has_root: bool,
+    /// Bit n set when some key has n labels.
+    depths: u128,
     nodes: Vec<Node>,
     zones: Vec<LocalZone>,
     defaults: Vec<bool>,
@@ -406,6 +408,10 @@ impl Policy {
             key.labels().saturating_sub(1)
         };
         for up in 0..=top {
+            // Only the lengths some key has are probed.
+            if self.depths & (1u128 << (key.labels() - up)) == 0 {
+                continue;
+            }
             let Some(v) = self.table.get(key.ancestor(up)) else {
                 continue;
             };
@@ -877,14 +883,18 @@ impl Builder {
         self.table.shrink();
         let mut tops = TopFilter::default();
         let mut has_root = false;
+        let mut depths = 0u128;
         for (key, _) in self.table.iter() {
             let mut rest = key;
             let mut top: &[u8] = &[];
+            let mut labels = 0;
             while let Some((&len, tail)) = rest.split_first() {
+                labels += 1;
                 let len = usize::from(len).min(tail.len());
                 top = rest.get(..=len).unwrap_or(&[]);
                 rest = &tail[len..];
             }
+            depths |= 1u128 << labels.min(127);
             if top.is_empty() {
                 has_root = true;
             } else {
@@ -895,6 +905,7 @@ impl Builder {
             table: self.table,
             tops,
             has_root,
+            depths,
             nodes: self.nodes,
             zones: self.zones,
             defaults: self.defaults,

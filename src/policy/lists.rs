@@ -35,7 +35,7 @@ pub enum Entry<'a> {
     /// An RPZ QNAME trigger.
     Rpz {
         /// The trigger name (`*.` removed).
-        key: Key,
+        key: Box<Key>,
         /// `*.name`: the subdomains only.
         wildcard: bool,
         /// What it does.
@@ -55,7 +55,7 @@ pub enum RpzAction {
     /// `CNAME rpz-drop.`: no answer at all.
     Drop,
     /// Any other record: answer with it (owner = the trigger).
-    Data(Record),
+    Data(Box<Record>),
 }
 
 /// What reading one file found.
@@ -390,17 +390,17 @@ fn rpz_record(
             [t] if t.eq_ignore_ascii_case("rpz-tcp-only.") => {
                 return Ok(Some(RpzLine::Unsupported));
             }
-            [target] => RpzAction::Data(cname(&trigger, target, origin, record_ttl)?),
+            [target] => RpzAction::Data(Box::new(cname(&trigger, target, origin, record_ttl)?)),
             _ => return Err("CNAME needs one target".to_string()),
         }
     } else {
         let data = RData::try_from_str(rtype, &rdata.join(" "))
             .map_err(|e| format!("bad {rtype} data: {}", e.to_string().replace('\n', " ")))?;
         let owner = super::zones::parse_name(&trigger)?;
-        RpzAction::Data(Record::from_rdata(owner, record_ttl, data))
+        RpzAction::Data(Box::new(Record::from_rdata(owner, record_ttl, data)))
     };
     Ok(Some(RpzLine::Entry(Entry::Rpz {
-        key,
+        key: Box::new(key),
         wildcard,
         action,
     })))

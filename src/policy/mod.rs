@@ -859,10 +859,10 @@ impl Builder {
                                 ..
                             }) = existing
                             {
-                                self.rpz_data[d as usize].push(record);
+                                self.rpz_data[d as usize].push(*record);
                                 return;
                             }
-                            self.rpz_data.push(vec![record]);
+                            self.rpz_data.push(vec![*record]);
                             FilterWhat::Rpz(RpzKind::Data, Some((self.rpz_data.len() - 1) as u32))
                         }
                     }

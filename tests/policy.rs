@@ -319,6 +319,12 @@ fn blocklists_in_every_format_answer_nxdomain_with_ede_blocked() {
         "{out}"
     );
     assert!(out.contains("NXDOMAIN") && out.contains("EDE 15"), "{out}");
+    let (code, out, err) = rw.ctl(&["trace", "ads.test"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("decided by the local policy, not resolved"),
+        "{out}"
+    );
     let (_, out, _) = rw.ctl(&["policy", "www.test"]);
     assert!(out.contains("no local rule"), "{out}");
     let (_, stats, _) = rw.ctl(&["stats"]);

@@ -6,7 +6,9 @@
 //! shutdown. A reload (SIGHUP or `rootward ctl reload`) re-reads the
 //! command line and config file, refuses a bad config with its reason
 //! (the old one keeps running), and swaps in what can change live: ACL,
-//! rate limits, TTL floor/cap, log level, query log. The rest (listen
+//! rate limits, TTL floor/cap, log level, query log, and the local policy
+//! (its files re-read; a missing one keeps the old policy). The cache is
+//! kept. The rest (listen
 //! addresses, metrics address, control socket, user, resolver settings)
 //! needs a restart, and the reload says so.
 
@@ -29,6 +31,7 @@ use crate::control::{self, Request, Response};
 use crate::dnssec::anchor::TrustAnchors;
 use crate::dnssec::validator::Validator;
 use crate::metrics::{Metrics, MetricsServer, Snapshot};
+use crate::policy::{Action, Policy};
 use crate::resolver::resolution::rcode_name;
 use crate::resolver::{AddressPolicy, Resolver, ResolverConfig};
 use crate::root_hints::RootHints;
@@ -88,7 +91,8 @@ impl App {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let live = Live::from_config(&config);
+        let policy = load_policy(&config)?;
+        let live = Live::from_config(&config).with_policy(policy);
         if live.acl.loopback_only() {
             for addr in sockets.udp_addrs() {
                 if !addr.ip().is_loopback() {
@@ -192,6 +196,22 @@ impl App {
     }
 }
 
+/// The local policy `config` describes, its files read; what was loaded
+/// is logged.
+fn load_policy(config: &Config) -> Result<Policy, String> {
+    let started = Instant::now();
+    let policy = Policy::load(&config.policy).map_err(|e| e.to_string())?;
+    for line in policy.report() {
+        info!("local policy: {line}");
+    }
+    info!(
+        names = policy.names(),
+        ms = started.elapsed().as_millis() as u64,
+        "local policy loaded"
+    );
+    Ok(policy)
+}
+
 /// The resolver `config` describes, over real sockets.
 fn resolver_for(config: &Config, hints: RootHints) -> Resolver<SocketUpstream> {
     let cache = Arc::new(Cache::new(
@@ -269,8 +289,11 @@ impl Runtime {
         })?;
         let new = Config::load(cli)
             .map_err(|e| format!("config refused, still running the old one: {e}"))?;
+        let policy = load_policy(&new)
+            .map_err(|e| format!("policy refused, still running the old one: {e}"))?;
         (self.set_log_level)(&new.log_level)?;
-        self.live.store(Arc::new(Live::from_config(&new)));
+        self.live
+            .store(Arc::new(Live::from_config(&new).with_policy(policy)));
         self.resolver.cache().set_policy(ttl_policy(&new));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let mut restart = Vec::new();
@@ -311,8 +334,9 @@ impl Runtime {
             }
         }
         *current = new;
-        let mut text =
-            String::from("reloaded: acl, rate limits, cache TTL floor/cap, log level, query log\n");
+        let mut text = String::from(
+            "reloaded: acl, rate limits, cache TTL floor/cap, log level, query log, local policy (zones, data, lists)\n",
+        );
         if !restart.is_empty() {
             text.push_str(&format!(
                 "changed but needing a restart to take effect: {}\n",
@@ -363,15 +387,58 @@ impl Runtime {
         out
     }
 
+    /// What the local policy does with a question, as text; `None` when no
+    /// rule matches.
+    fn policy_text(&self, name: &Name, qtype: RecordType) -> Option<String> {
+        let live = self.live.load();
+        let verdict = live.policy.decide(name, qtype);
+        let rule = verdict.rule?;
+        let mut text = format!("rule: {}\n", live.policy.describe(name, &rule));
+        match &verdict.action {
+            Action::Pass => text.push_str("action: resolve normally (allowed)\n"),
+            Action::Refuse => text.push_str("action: REFUSED\n"),
+            Action::Drop => text.push_str("action: no answer (dropped)\n"),
+            Action::Answer(a) => {
+                text.push_str(&format!(
+                    "action: answer {}{}{}\n",
+                    rcode_name(a.rcode),
+                    if a.authoritative { ", AA" } else { "" },
+                    a.ede
+                        .map(|e| format!(", EDE {} ({})", e.code, e.text))
+                        .unwrap_or_default()
+                ));
+                for (section, records) in [("answer", &a.answers), ("authority", &a.authorities)] {
+                    for r in records.iter() {
+                        text.push_str(&format!(
+                            "{section}: {} {} IN {} {}\n",
+                            r.name,
+                            r.ttl,
+                            r.record_type(),
+                            r.data
+                        ));
+                    }
+                }
+            }
+        }
+        Some(text)
+    }
+
     async fn trace(&self, name: &str, qtype: &str, json: bool) -> Response {
-        let name = match parse_name(name) {
-            Ok(n) => n,
+        let (name, qtype) = match parse_question(name, qtype) {
+            Ok(q) => q,
             Err(e) => return Response::error(e),
         };
-        let qtype = match RecordType::from_str(&qtype.to_ascii_uppercase()) {
-            Ok(t) => t,
-            Err(_) => return Response::error(format!("unknown record type '{qtype}'")),
-        };
+        // A question the local policy answers is never resolved: say so.
+        if let Some(text) = self.policy_text(&name, qtype) {
+            let live = self.live.load();
+            if live.policy.decide(&name, qtype).action != Action::Pass {
+                return Response::ok(if json {
+                    serde_json::json!({ "policy": text }).to_string()
+                } else {
+                    format!(";; decided by the local policy, not resolved\n{text}")
+                });
+            }
+        }
         let (res, trace) = self.resolver.trace(&name, qtype).await;
         let body = if json {
             trace.to_json()
@@ -391,6 +458,14 @@ impl Runtime {
         };
         Response::ok(body)
     }
+}
+
+/// A question from an operator: a name and a record type.
+fn parse_question(name: &str, qtype: &str) -> Result<(Name, RecordType), String> {
+    let name = parse_name(name)?;
+    let qtype = RecordType::from_str(&qtype.to_ascii_uppercase())
+        .map_err(|_| format!("unknown record type '{qtype}'"))?;
+    Ok((name, qtype))
 }
 
 /// A name from an operator: FQDN with or without the final dot.
@@ -433,6 +508,14 @@ impl control::Handler for Runtime {
                     Err(e) => Response::error(e),
                 },
                 Request::Trace { name, qtype, json } => self.trace(&name, &qtype, json).await,
+                Request::Policy { name, qtype } => match parse_question(&name, &qtype) {
+                    Ok((name, qtype)) => {
+                        Response::ok(self.policy_text(&name, qtype).unwrap_or_else(|| {
+                            format!("{name} {qtype}: no local rule; resolved normally\n")
+                        }))
+                    }
+                    Err(e) => Response::error(e),
+                },
             }
         })
     }

@@ -46,4 +46,14 @@ impl ExtendedError {
         code: 22,
         text: "no authoritative server answered usefully",
     };
+    /// RFC 8914 §4.16: Blocked, by a blocklist of this resolver's operator.
+    pub const BLOCKED: Self = Self {
+        code: 15,
+        text: "blocked by a blocklist",
+    };
+    /// RFC 8914 §4.18: Filtered, by a response policy zone (RPZ).
+    pub const FILTERED: Self = Self {
+        code: 17,
+        text: "filtered by a response policy zone",
+    };
 }

@@ -16,6 +16,7 @@ pub mod dnssec;
 pub mod ede;
 pub mod metrics;
 pub mod names;
+pub mod policy;
 pub mod privileges;
 pub mod resolver;
 pub mod root_hints;

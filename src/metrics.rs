@@ -114,6 +114,12 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+/// Label of `rootward_policy_answers_total`: what the local policy did.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+}
+
 /// Label of `rootward_rate_limited_total`: what the rate limiter did.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WhatLabels {
@@ -164,6 +170,12 @@ pub struct Metrics {
     stale_answers: Counter,
     prefetches: Counter,
     cache_evictions: Counter,
+    /// The `decision` members of `rootward_policy_answers_total`, resolved
+    /// once: local, blocked, filtered, allowed.
+    policy_local: Counter,
+    policy_blocked: Counter,
+    policy_filtered: Counter,
+    policy_allowed: Counter,
 }
 
 impl Metrics {
@@ -274,8 +286,28 @@ impl Metrics {
             "Cache entries evicted for lack of space",
         );
 
+        let policy = Family::<DecisionLabels, Counter>::default();
+        let decided = |d: &'static str| policy.get_or_create_owned(&DecisionLabels { decision: d });
+        let (policy_local, policy_blocked, policy_filtered, policy_allowed) = (
+            decided("local"),
+            decided("blocked"),
+            decided("filtered"),
+            decided("allowed"),
+        );
+        registry.register(
+            "policy_answers",
+            "Queries decided by the local policy: local (local zones and data, hosts files, \
+             private reverse zones), blocked (blocklists), filtered (RPZ), allowed (allowlist \
+             or RPZ passthru, then resolved)",
+            policy,
+        );
+
         Arc::new(Self {
             registry,
+            policy_local,
+            policy_blocked,
+            policy_filtered,
+            policy_allowed,
             queries,
             cache_hits,
             cache_misses,
@@ -322,6 +354,17 @@ impl Metrics {
             self.cache_misses.inc();
             self.latency_miss.observe(seconds);
         }
+    }
+
+    /// A query the local policy decided: `"local"`, `"blocked"`,
+    /// `"filtered"` or `"allowed"` (anything else counts as local).
+    pub fn policy_answer(&self, decision: &str) {
+        match decision {
+            "blocked" => self.policy_blocked.inc(),
+            "filtered" => self.policy_filtered.inc(),
+            "allowed" => self.policy_allowed.inc(),
+            _ => self.policy_local.inc(),
+        };
     }
 
     /// A query refused because the client is outside the ACL.

@@ -15,6 +15,7 @@ use super::values::{
     DenyAction, QnameMinimisation, parse_cidr, parse_domain, parse_duration_arg, parse_listen,
     parse_log_level, parse_on_off,
 };
+use crate::policy::BlockAction;
 use hickory_proto::rr::Name;
 
 /// The command line. Every option is optional here so that the file and the
@@ -155,6 +156,30 @@ pub struct Cli {
     /// Log level: error, warn, info, debug or trace. [default: info]
     #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<String>,
+    /// A local zone, "NAME TYPE" with Unbound's types: static, transparent,
+    /// redirect, refuse, always_nxdomain, deny, nodefault (repeatable).
+    #[arg(long, value_name = "NAME TYPE")]
+    pub local_zone: Vec<String>,
+    /// A local record in zone-file syntax, e.g. "nas.home.arpa. 300 IN A
+    /// 192.168.1.10" (repeatable).
+    #[arg(long, value_name = "RR")]
+    pub local_data: Vec<String>,
+    /// An /etc/hosts-style file answered locally: A/AAAA and PTR
+    /// (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Vec<PathBuf>,
+    /// A blocklist: hosts format, plain domains, AdBlock ||domain^ lines or
+    /// an RPZ zone file, recognised per file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub blocklist: Vec<PathBuf>,
+    /// An allowlist in the same formats; it wins over blocklists
+    /// (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Vec<PathBuf>,
+    /// What a blocklisted name gets: nxdomain, nodata, refuse, drop, or
+    /// addresses such as 0.0.0.0,:: [default: nxdomain]
+    #[arg(long, value_name = "ACTION")]
+    pub blocklist_action: Option<BlockAction>,
     /// Talk to a running rootward (see `rootward ctl --help`).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -198,6 +223,15 @@ pub enum CtlAction {
     DumpCache,
     /// Re-read the config file (like SIGHUP).
     Reload,
+    /// Test NAME against the local policy (local zones and data, lists)
+    /// without resolving it: which rule decides and what a client gets.
+    Policy {
+        /// The name.
+        name: String,
+        /// The type. [default: A]
+        #[arg(default_value = "A")]
+        qtype: String,
+    },
     /// Resolve NAME with a private, empty cache and print every decision.
     Trace {
         /// The name.

@@ -13,6 +13,8 @@ use std::time::Duration;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
+use crate::policy::{self, BlockAction, PolicyConfig};
+
 mod cli;
 mod values;
 
@@ -148,6 +150,12 @@ struct FileConfig {
     prefetch: Option<toml::Value>,
     failure_cache_ttl: Option<toml::Value>,
     log_level: Option<String>,
+    local_zone: Option<Vec<String>>,
+    local_data: Option<Vec<String>>,
+    hosts_file: Option<Vec<PathBuf>>,
+    blocklist: Option<Vec<PathBuf>>,
+    allowlist: Option<Vec<PathBuf>>,
+    blocklist_action: Option<String>,
 }
 
 /// The effective configuration after merging flags, file and defaults.
@@ -222,6 +230,8 @@ pub struct Config {
     pub threads: usize,
     /// Log level name.
     pub log_level: String,
+    /// Local zones and data, hosts files, block- and allowlists.
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -264,6 +274,7 @@ impl Default for Config {
             user: None,
             threads: default_threads(),
             log_level: "info".to_string(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -459,6 +470,18 @@ impl Config {
             user: cli.user.or(file.user),
             threads: cli.threads.or(file.threads).unwrap_or(d.threads),
             log_level,
+            policy: PolicyConfig {
+                local_zone: list_or(cli.local_zone, file.local_zone),
+                local_data: list_or(cli.local_data, file.local_data),
+                hosts_file: list_or(cli.hosts_file, file.hosts_file),
+                blocklist: list_or(cli.blocklist, file.blocklist),
+                allowlist: list_or(cli.allowlist, file.allowlist),
+                blocklist_action: match (cli.blocklist_action, file.blocklist_action) {
+                    (Some(a), _) => a,
+                    (None, Some(s)) => s.parse().map_err(|r| invalid("blocklist-action", &s, r))?,
+                    (None, None) => BlockAction::default(),
+                },
+            },
         };
         config.validate()?;
         Ok(config)
@@ -508,6 +531,7 @@ impl Config {
                 "no-ipv4 is set too: no upstream server could be queried".into(),
             ));
         }
+        self.validate_policy()?;
         let v4 = self.outgoing_address.iter().filter(|a| a.is_ipv4()).count();
         let v6 = self.outgoing_address.len() - v4;
         if v4 > 1 || v6 > 1 {
@@ -523,6 +547,41 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Local zones and data parse; list and hosts files exist (their lines
+    /// are checked when loaded: a bad line is skipped, never fatal).
+    fn validate_policy(&self) -> Result<(), ConfigError> {
+        let p = &self.policy;
+        for value in &p.local_zone {
+            policy::zones::parse_local_zone(value).map_err(|r| invalid("local-zone", value, r))?;
+        }
+        for value in &p.local_data {
+            policy::zones::parse_local_data(value).map_err(|r| invalid("local-data", value, r))?;
+        }
+        for (key, paths) in [
+            ("hosts-file", &p.hosts_file),
+            ("blocklist", &p.blocklist),
+            ("allowlist", &p.allowlist),
+        ] {
+            for path in paths {
+                if let Err(e) = std::fs::metadata(path) {
+                    return Err(invalid(key, &path.display().to_string(), e.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A repeatable option: the flags if given, else the file's.
+fn list_or<T>(flags: Vec<T>, file: Option<Vec<T>>) -> Vec<T> {
+    if flags.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        flags
     }
 }
 

@@ -88,6 +88,10 @@ pub fn request_for(action: &CtlAction) -> Request {
         CtlAction::FlushAll => Request::FlushAll,
         CtlAction::DumpCache => Request::DumpCache,
         CtlAction::Reload => Request::Reload,
+        CtlAction::Policy { name, qtype } => Request::Policy {
+            name: name.clone(),
+            qtype: qtype.clone(),
+        },
         CtlAction::Trace { name, qtype, json } => Request::Trace {
             name: name.clone(),
             qtype: qtype.clone(),

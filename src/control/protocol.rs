@@ -57,11 +57,19 @@ pub enum Request {
         /// JSON output instead of text.
         json: bool,
     },
+    /// Test a name against the local policy without resolving it
+    /// (`policy NAME TYPE`).
+    Policy {
+        /// The name, as the operator typed it.
+        name: String,
+        /// The record type, as the operator typed it.
+        qtype: String,
+    },
 }
 
 /// The verbs of the protocol, for error messages.
 const VERBS: &str = "stats, flush NAME, flush-zone NAME, flush-all, dump-cache, reload, \
-                     trace NAME TYPE, trace-json NAME TYPE";
+                     trace NAME TYPE, trace-json NAME TYPE, policy NAME TYPE";
 
 impl Request {
     /// Parses one request line (a trailing `\n` or `\r\n` is allowed).
@@ -116,6 +124,10 @@ impl Request {
             "reload" => no_args(Request::Reload),
             "trace" => trace(false),
             "trace-json" => trace(true),
+            "policy" => trace(false).map(|r| match r {
+                Request::Trace { name, qtype, .. } => Request::Policy { name, qtype },
+                other => other,
+            }),
             other => Err(format!(
                 "unknown request '{other}' (expected one of: {VERBS})"
             )),
@@ -137,6 +149,7 @@ impl Request {
                 let verb = if *json { "trace-json" } else { "trace" };
                 format!("{verb} {name} {qtype}")
             }
+            Request::Policy { name, qtype } => format!("policy {name} {qtype}"),
         }
     }
 
@@ -148,7 +161,9 @@ impl Request {
     pub fn check(&self) -> Result<(), String> {
         let words: Vec<(&str, &str)> = match self {
             Request::Flush(name) | Request::FlushZone(name) => vec![("name", name)],
-            Request::Trace { name, qtype, .. } => vec![("name", name), ("type", qtype)],
+            Request::Trace { name, qtype, .. } | Request::Policy { name, qtype } => {
+                vec![("name", name), ("type", qtype)]
+            }
             _ => Vec::new(),
         };
         for (what, word) in words {
@@ -294,6 +309,10 @@ mod tests {
                 name: "example.org.".into(),
                 qtype: "mx".into(),
                 json: true,
+            },
+            Request::Policy {
+                name: "ads.example".into(),
+                qtype: "AAAA".into(),
             },
         ]
     }

@@ -1,8 +1,9 @@
 //! From request bytes to response bytes.
 //!
 //! One request's path: [`Handler::handle_now`] checks it
-//! ([`request::check`](super::request::check)) and looks the question up in
-//! the cache; an error or a cache hit is answered there and then, without a
+//! ([`request::check`](super::request::check)), asks the local policy
+//! ([`crate::policy`]: local zones and data, blocklists), and looks the
+//! question up in the cache; an error or a cache hit is answered there and then, without a
 //! task or a lock shared by all workers. A miss comes back as
 //! [`Handled::Miss`], for the listener to resolve in a task of its own
 //! ([`Handler::resolve`]) so that it never delays other clients' hits.
@@ -30,6 +31,7 @@ use crate::config::DenyAction;
 use crate::dnssec::Security;
 use crate::ede::ExtendedError;
 use crate::metrics::Metrics;
+use crate::policy::{self, Action, Policy};
 use crate::resolver::resolution::rcode_name;
 use crate::resolver::{Resolution, Resolver};
 use crate::upstream::Upstream;
@@ -135,6 +137,12 @@ impl<U: Upstream> Handler<U> {
             Checked::Resolve(question) => {
                 debug_assert_eq!(question.query().query_class(), DNSClass::IN);
                 let (name, qtype) = (question.query().name(), question.query().query_type());
+                let verdict = live.policy.decide(name, qtype);
+                if verdict.rule.is_some()
+                    && let Some(handled) = self.local(&question, &live.policy, verdict, origin)
+                {
+                    return handled;
+                }
                 match self.resolver.lookup_entry(name, qtype) {
                     Some((entry, now, refresh_due)) => {
                         if refresh_due {
@@ -145,15 +153,81 @@ impl<U: Upstream> Handler<U> {
                         let to = &question.reply_to;
                         let rcode = entry.kind.rcode();
                         if let Some(fast) = pre_encoded(&entry, to, bytes, now, origin.transport) {
-                            return self.finish_with(&question, rcode, None, origin, true, || {
-                                Handled::Reply(fast)
-                            });
+                            return self.finish_with(
+                                &question,
+                                rcode,
+                                None,
+                                origin,
+                                Source::Hit,
+                                || Handled::Reply(fast),
+                            );
                         }
                         let res = Resolution::from_cached(&entry, now);
                         self.finish(&question, &res, origin, true)
                     }
                     None => Handled::Miss(Miss { question, origin }),
                 }
+            }
+        }
+    }
+
+    /// Answers a question the local policy decided (`None`: resolve it,
+    /// an allowlisted name), counting and logging the rule.
+    fn local(
+        &self,
+        q: &Question,
+        policy: &Policy,
+        verdict: policy::Verdict,
+        origin: Origin,
+    ) -> Option<Handled> {
+        let rule = verdict.rule?;
+        if let Some(class) = verdict.class() {
+            self.count(|m| m.policy_answer(class));
+        }
+        let to = &q.reply_to;
+        let described = || policy.describe(q.query().name(), &rule);
+        match verdict.action {
+            Action::Pass => None,
+            Action::Drop => {
+                if self.live.load().query_log {
+                    info!(
+                        target: QUERY_LOG_TARGET,
+                        client = %origin.peer.ip(),
+                        name = %q.query().name(),
+                        qtype = %q.query().query_type(),
+                        rule = %described(),
+                        "query dropped by local policy"
+                    );
+                }
+                Some(Handled::Drop)
+            }
+            Action::Refuse => {
+                let rcode = ResponseCode::Refused;
+                Some(
+                    self.finish_with(q, rcode, None, origin, Source::Local(&described), || {
+                        encode_error(to, rcode).map_or(Handled::Drop, Handled::Reply)
+                    }),
+                )
+            }
+            Action::Answer(a) => {
+                let to = ReplyTo {
+                    authoritative: a.authoritative,
+                    ..to.clone()
+                };
+                Some(
+                    self.finish_with(q, a.rcode, a.ede, origin, Source::Local(&described), || {
+                        encode_answer(
+                            &to,
+                            a.rcode,
+                            &a.answers,
+                            &a.authorities,
+                            a.ede,
+                            origin.transport,
+                        )
+                        .or_else(|| encode_error(&to, ResponseCode::ServFail))
+                        .map_or(Handled::Drop, Handled::Reply)
+                    }),
+                )
             }
         }
     }
@@ -187,22 +261,26 @@ impl<U: Upstream> Handler<U> {
         } else {
             (res.rcode, res.ede)
         };
-        self.finish_with(q, rcode, ede, origin, cache_hit, || {
+        let source = if cache_hit { Source::Hit } else { Source::Miss };
+        self.finish_with(q, rcode, ede, origin, source, || {
             encode(q, res, origin.transport)
         })
     }
 
     /// Response-rate limiting on UDP, then `encode`, then counting and
     /// logging the answer.
+    #[inline(always)]
     fn finish_with(
         &self,
         q: &Question,
         rcode: ResponseCode,
         ede: Option<crate::resolver::ExtendedError>,
         origin: Origin,
-        cache_hit: bool,
+        source: Source<'_>,
         encode: impl FnOnce() -> Handled,
     ) -> Handled {
+        // A local answer is counted with the hits: no upstream work.
+        let cache_hit = !matches!(source, Source::Miss);
         let client = origin.peer.ip();
         if origin.transport == Transport::Udp {
             let verdict = self.live.load().limiter.response(client, Instant::now());
@@ -230,17 +308,31 @@ impl<U: Upstream> Handler<U> {
             self.count(|m| m.stale_answer());
         }
         if self.live.load().query_log {
-            info!(
-                target: QUERY_LOG_TARGET,
-                client = %client,
-                name = %q.query().name(),
-                qtype = %qtype,
-                rcode = %rcode_name(rcode),
-                latency_us = latency.as_micros() as u64,
-                cache = if cache_hit { "hit" } else { "miss" },
-                transport,
-                "query"
-            );
+            match source {
+                Source::Local(rule) => info!(
+                    target: QUERY_LOG_TARGET,
+                    client = %client,
+                    name = %q.query().name(),
+                    qtype = %qtype,
+                    rcode = %rcode_name(rcode),
+                    latency_us = latency.as_micros() as u64,
+                    cache = "local",
+                    rule = %rule(),
+                    transport,
+                    "query"
+                ),
+                _ => info!(
+                    target: QUERY_LOG_TARGET,
+                    client = %client,
+                    name = %q.query().name(),
+                    qtype = %qtype,
+                    rcode = %rcode_name(rcode),
+                    latency_us = latency.as_micros() as u64,
+                    cache = if cache_hit { "hit" } else { "miss" },
+                    transport,
+                    "query"
+                ),
+            }
         }
         handled
     }
@@ -250,6 +342,18 @@ impl<U: Upstream> Handler<U> {
             f(m);
         }
     }
+}
+
+/// Where an answer came from, for the metrics and the query log.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The answer cache.
+    Hit,
+    /// A resolution.
+    Miss,
+    /// The local policy; the rule that decided, as text (made only for
+    /// the query log).
+    Local(&'a dyn Fn() -> String),
 }
 
 /// The tracing target of the query log (one event per answered query).

@@ -1,7 +1,8 @@
 //! The settings a reload can change while the server runs.
 //!
 //! One query's path: the handler loads the current [`Live`] (an atomic
-//! pointer read, no lock) and judges the client by its ACL and rate limits.
+//! pointer read, no lock), judges the client by its ACL and rate limits,
+//! and asks its local policy before the cache.
 //! A reload (SIGHUP or `rootward ctl reload`) builds a new `Live` from the
 //! re-read config and swaps it in; queries in flight keep the one they
 //! loaded.
@@ -13,6 +14,7 @@ use arc_swap::ArcSwap;
 use super::acl::Acl;
 use super::rate_limit::RateLimiter;
 use crate::config::{Config, DenyAction};
+use crate::policy::Policy;
 
 /// Reloadable per-query settings.
 pub struct Live {
@@ -24,6 +26,9 @@ pub struct Live {
     pub limiter: RateLimiter,
     /// Log one line per query.
     pub query_log: bool,
+    /// Local zones and data, block- and allowlists (built from files at
+    /// start and at each reload).
+    pub policy: Policy,
 }
 
 impl Live {
@@ -38,7 +43,14 @@ impl Live {
                 config.rate_limit_loopback,
             ),
             query_log: config.query_log != crate::config::QueryLog::Off,
+            policy: Policy::builtin(),
         }
+    }
+
+    /// These settings with `policy` (loaded from the config's files)
+    /// instead of the default zones only.
+    pub fn with_policy(self, policy: Policy) -> Self {
+        Self { policy, ..self }
     }
 
     /// Settings shared by every listener, swappable at reload.

@@ -3,7 +3,7 @@
 //!
 //! Every response: the request's ID, its question echoed byte for byte
 //! (case included), QR=1, RA=1, RD and CD copied, AA=0 (a recursive
-//! resolver is never authoritative), and an OPT advertising 1232 bytes when
+//! resolver is not authoritative; only local policy answers set it), and an OPT advertising 1232 bytes when
 //! the request had one (RFC 6891 §6.1.1, §7: not otherwise).
 //!
 //! Truncation (RFC 2181 §9, RFC 1035 §4.2.1): over UDP a response larger than
@@ -56,6 +56,9 @@ pub struct ReplyTo {
     /// Set AD in the response: the answer validated as secure and the
     /// client set DO or AD (RFC 4035 §3.2.3, RFC 6840 §5.7).
     pub authenticated: bool,
+    /// Set AA: a local answer (local zone, local data, blocklist), for
+    /// which this resolver is the authority. Never for resolved answers.
+    pub authoritative: bool,
     /// The question exactly as asked.
     pub query: Query,
     /// Whether there is a question to echo (not for unparsable requests).
@@ -91,7 +94,7 @@ impl ReplyTo {
         m.metadata.checking_disabled = self.checking_disabled;
         m.metadata.authentic_data = self.authenticated && rcode != ResponseCode::ServFail;
         m.metadata.recursion_available = true;
-        m.metadata.authoritative = false;
+        m.metadata.authoritative = self.authoritative;
         m.metadata.response_code = rcode;
         if self.has_query {
             m.add_query(self.query.clone());
@@ -241,6 +244,7 @@ mod tests {
             checking_disabled: false,
             authentic_data: false,
             authenticated: false,
+            authoritative: false,
             query: Query::query(Name::from_ascii("Big.Example.").unwrap(), RecordType::A),
             has_query: true,
             edns: edns.map(|payload| ClientEdns {

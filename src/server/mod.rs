@@ -10,6 +10,7 @@
 
 pub mod acl;
 pub mod handler;
+pub mod layout;
 pub mod live;
 pub mod rate_limit;
 pub mod request;

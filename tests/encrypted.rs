@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 
@@ -386,7 +386,7 @@ fn base64url(bytes: &[u8]) -> String {
 
 fn padded_query(name: &str) -> Message {
     let mut q = edns_query(name, RecordType::A, 1232);
-    let mut edns = q.edns.take().unwrap_or_else(Edns::new);
+    let mut edns = q.edns.take().unwrap_or_default();
     edns.options_mut().insert(EdnsOption::Unknown(
         u16::from(EdnsCode::Padding),
         vec![0; 100],

@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::handler::Handler;
 use super::response::Transport;
-use super::tcp::{Connections, Stream, bound_send_buffer, serve_stream};
+use super::tcp::{Connections, Stream, bound_send_buffer, no_delay, serve_stream};
 use super::tls::HANDSHAKE_TIMEOUT;
 use crate::upstream::Upstream;
 
@@ -46,6 +46,7 @@ pub async fn serve<U: Upstream>(
         };
         let admitted = connections.admit();
         bound_send_buffer(&stream, peer);
+        no_delay(&stream, peer);
         let (handler, mut shutdown, done) = (handler.clone(), shutdown.clone(), done.clone());
         let acceptor = acceptor.clone();
         tokio::spawn(async move {

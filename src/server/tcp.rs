@@ -159,6 +159,16 @@ pub async fn serve<U: Upstream>(
     }
 }
 
+/// Turns Nagle's algorithm off on an encrypted client connection: TLS
+/// records and HTTP/2 frames of one answer leave in several writes, and
+/// Nagle would hold the last one until the client's delayed ACK (up to
+/// 200 ms on Linux).
+pub(crate) fn no_delay(stream: &TcpStream, peer: std::net::SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    }
+}
+
 /// Bounds the kernel send buffer of a client connection to [`SEND_BUFFER`].
 pub(crate) fn bound_send_buffer(stream: &TcpStream, peer: std::net::SocketAddr) {
     if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(SEND_BUFFER) {

@@ -6,9 +6,11 @@
 //! shutdown. A reload (SIGHUP or `rootward ctl reload`) re-reads the
 //! command line and config file, refuses a bad config with its reason
 //! (the old one keeps running), and swaps in what can change live: ACL,
-//! rate limits, TTL floor/cap, log level, query log, and the local policy
-//! (its files re-read; a missing one keeps the old policy). The cache is
-//! kept. The rest (listen
+//! rate limits, TTL floor/cap, log level, query log, the local policy
+//! (its files re-read; a missing one keeps the old policy) and the
+//! encrypted listeners' certificate (re-read from its files; a bad one
+//! refuses the reload and the old one stays). The cache is kept. The rest
+//! (listen
 //! addresses, metrics address, control socket, user, resolver settings)
 //! needs a restart, and the reload says so.
 
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hickory_proto::rr::{Name, RecordType};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::cache::{Cache, TtlPolicy};
 use crate::clock::SystemClock;
@@ -36,6 +38,7 @@ use crate::resolver::resolution::rcode_name;
 use crate::resolver::{AddressPolicy, Resolver, ResolverConfig};
 use crate::root_hints::RootHints;
 use crate::server::live::{Live, SharedLive};
+use crate::server::tls::{Certificates, EncryptedAddrs, bind_encrypted};
 use crate::server::{self, Handler, Sockets, TcpLimits};
 use crate::upstream::{SocketUpstream, UpstreamConfig};
 
@@ -47,6 +50,8 @@ pub struct Runtime {
     resolver: Arc<Resolver<SocketUpstream>>,
     live: SharedLive,
     metrics: Arc<Metrics>,
+    /// The encrypted listeners' certificate, when there are any.
+    certificates: Option<Arc<Certificates>>,
     set_log_level: LogLevelSetter,
     /// The command line as started: a reload re-reads it with the file.
     args: Vec<String>,
@@ -92,6 +97,22 @@ impl App {
             }
         }
         let policy = load_policy(&config)?;
+        let encrypted_addrs = EncryptedAddrs {
+            tls: config.tls_listen.clone(),
+            https: config.https_listen.clone(),
+            quic: config.quic_listen.clone(),
+        };
+        let certificates = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) if !encrypted_addrs.is_empty() => {
+                let certs = Certificates::load(cert, key).map_err(|e| e.to_string())?;
+                let bound = bind_encrypted(&encrypted_addrs, &certs, config.tcp_idle_timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sockets.encrypted = Some(bound);
+                Some(certs)
+            }
+            _ => None,
+        };
         let live = Live::from_config(&config).with_policy(policy);
         if live.acl.loopback_only() {
             for addr in sockets.udp_addrs() {
@@ -116,6 +137,7 @@ impl App {
             resolver,
             live: live.shared(),
             metrics,
+            certificates,
             set_log_level,
             args,
             current: Mutex::new(config.clone()),
@@ -291,14 +313,34 @@ impl Runtime {
             .map_err(|e| format!("config refused, still running the old one: {e}"))?;
         let policy = load_policy(&new)
             .map_err(|e| format!("policy refused, still running the old one: {e}"))?;
+        // The certificate next: a bad one refuses the whole reload, so the
+        // operator sees it and nothing half-changes.
+        let mut reloaded_certificate = false;
+        if let (Some(certs), Some(cert), Some(key)) =
+            (&self.certificates, &new.tls_cert, &new.tls_key)
+        {
+            if let Err(e) = certs.reload(cert, key) {
+                error!("certificate not reloaded, still serving the old one: {e}");
+                return Err(format!(
+                    "certificate refused, still serving the old one (nothing reloaded): {e}"
+                ));
+            }
+            reloaded_certificate = true;
+        }
         (self.set_log_level)(&new.log_level)?;
         self.live
             .store(Arc::new(Live::from_config(&new).with_policy(policy)));
         self.resolver.cache().set_policy(ttl_policy(&new));
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let mut restart = Vec::new();
-        let fixed: [(&str, bool); 8] = [
+        let fixed: [(&str, bool); 9] = [
             ("listen", new.listen != current.listen),
+            (
+                "tls-listen, https-listen, quic-listen",
+                new.tls_listen != current.tls_listen
+                    || new.https_listen != current.https_listen
+                    || new.quic_listen != current.quic_listen,
+            ),
             ("metrics", new.metrics != current.metrics),
             (
                 "control-socket",
@@ -335,8 +377,12 @@ impl Runtime {
         }
         *current = new;
         let mut text = String::from(
-            "reloaded: acl, rate limits, cache TTL floor/cap, log level, query log, local policy (zones, data, lists)\n",
+            "reloaded: acl, rate limits, cache TTL floor/cap, log level, query log, local policy (zones, data, lists)",
         );
+        if reloaded_certificate {
+            text.push_str(", tls certificate");
+        }
+        text.push('\n');
         if !restart.is_empty() {
             text.push_str(&format!(
                 "changed but needing a restart to take effect: {}\n",

@@ -331,7 +331,7 @@ impl Metrics {
     }
 
     /// One answered client query: its type, rcode, how long it took from receipt to the answer
-    /// being handed to the socket, whether it was a cache hit, and the transport ("udp"/"tcp").
+    /// being handed to the socket, whether it was a cache hit, and the transport ("udp", "tcp", "tls", "https", "quic").
     pub fn query(
         &self,
         qtype: RecordType,
@@ -728,11 +728,15 @@ fn rcode_label(rcode: ResponseCode) -> &'static str {
     }
 }
 
-/// The `transport` label: `udp`, `tcp`, or `OTHER` for anything else.
+/// The `transport` label: `udp`, `tcp`, `tls`, `https`, `quic`, or `OTHER`
+/// for anything else.
 fn transport_label(transport: &str) -> &'static str {
     match transport {
         "udp" => "udp",
         "tcp" => "tcp",
+        "tls" => "tls",
+        "https" => "https",
+        "quic" => "quic",
         _ => OTHER,
     }
 }
@@ -924,7 +928,8 @@ mod tests {
         assert_eq!(rcode_label(ResponseCode::Refused), "REFUSED");
         assert_eq!(rcode_label(ResponseCode::Unknown(3000)), "OTHER");
         assert_eq!(transport_label("udp"), "udp");
-        assert_eq!(transport_label("quic"), "OTHER");
+        assert_eq!(transport_label("quic"), "quic");
+        assert_eq!(transport_label("sctp"), "OTHER");
 
         let m = Metrics::new();
         for t in 1000..1100 {

@@ -283,10 +283,13 @@ pub fn check_answer(request: &[u8], answer: &[u8], transport: Transport) {
     );
     assert_eq!(&answer[..2], &request[..2], "the ID is not echoed");
     let limit = match transport {
-        Transport::Tcp => usize::from(u16::MAX),
         // The largest payload any client may ask for is 4096 (with EDNS).
         Transport::Udp if m.edns.is_some() => 4096,
         Transport::Udp => 512,
+        // Stream transports (TCP, TLS, HTTPS, QUIC): the 2-byte length.
+        Transport::Tcp | Transport::Tls | Transport::Https | Transport::Quic => {
+            usize::from(u16::MAX)
+        }
     };
     assert!(
         answer.len() <= limit,

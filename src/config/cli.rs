@@ -12,8 +12,9 @@ use ipnet::IpNet;
 
 use super::DEFAULT_CONTROL_SOCKET;
 use super::values::{
-    DenyAction, QnameMinimisation, parse_cidr, parse_domain, parse_duration_arg, parse_listen,
-    parse_log_level, parse_on_off,
+    DenyAction, QnameMinimisation, parse_cidr, parse_domain, parse_duration_arg,
+    parse_https_listen, parse_listen, parse_log_level, parse_on_off, parse_quic_listen,
+    parse_tls_listen,
 };
 use crate::policy::BlockAction;
 use hickory_proto::rr::Name;
@@ -33,6 +34,28 @@ pub struct Cli {
     /// port 53. [default: 127.0.0.1:53 and [::1]:53]
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
     pub listen: Vec<SocketAddr>,
+    /// Address to answer DNS over TLS on (RFC 7858; repeatable). A bare
+    /// address means port 853. Needs --tls-cert and --tls-key. [default: off]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_tls_listen)]
+    pub tls_listen: Vec<SocketAddr>,
+    /// Address to answer DNS over HTTPS on, path /dns-query (RFC 8484;
+    /// HTTP/2 and HTTP/1.1; repeatable). A bare address means port 443.
+    /// Needs --tls-cert and --tls-key. [default: off]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_https_listen)]
+    pub https_listen: Vec<SocketAddr>,
+    /// Address to answer DNS over QUIC on (RFC 9250; repeatable). A bare
+    /// address means port 853 (UDP). Needs --tls-cert and --tls-key.
+    /// [default: off]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_quic_listen)]
+    pub quic_listen: Vec<SocketAddr>,
+    /// Certificate chain of the encrypted listeners (PEM, leaf first);
+    /// re-read on reload.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC);
+    /// re-read on reload.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Root hints file (zone-file format, like IANA's named.root).
     /// [default: the built-in copy of root.hints]
     #[arg(long, value_name = "FILE")]

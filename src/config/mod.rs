@@ -22,11 +22,19 @@ pub use cli::{Cli, Command, CtlAction, CtlArgs};
 use serde::Deserialize;
 pub use values::{
     DenyAction, QnameMinimisation, QueryLog, parse_cidr, parse_duration, parse_listen,
+    parse_listen_on,
 };
 use values::{OneOrMany, duration_from_toml, parse_domain, parse_log_level, parse_on_off};
 
 /// The port a DNS server listens on when `--listen` names only an address.
 pub const DNS_PORT: u16 = 53;
+/// DNS over TLS's port (RFC 7858 §3.1), for a bare `--tls-listen` address.
+pub const DOT_PORT: u16 = 853;
+/// HTTPS's port, for a bare `--https-listen` address.
+pub const DOH_PORT: u16 = 443;
+/// DNS over QUIC's port (RFC 9250 §4.1.1), for a bare `--quic-listen`
+/// address.
+pub const DOQ_PORT: u16 = 853;
 
 /// Default TTL floor: 0, the authority's TTL is honoured as Unbound and BIND
 /// do by default. A floor hides changes a zone's owner made on purpose (a
@@ -116,6 +124,11 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     listen: Option<Vec<String>>,
+    tls_listen: Option<Vec<String>>,
+    https_listen: Option<Vec<String>>,
+    quic_listen: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     root_hints: Option<PathBuf>,
     trust_anchor: Option<OneOrMany<PathBuf>>,
     insecure_domain: Option<OneOrMany<String>>,
@@ -163,6 +176,16 @@ struct FileConfig {
 pub struct Config {
     /// Stub-facing listen addresses.
     pub listen: Vec<SocketAddr>,
+    /// DNS over TLS listen addresses.
+    pub tls_listen: Vec<SocketAddr>,
+    /// DNS over HTTPS listen addresses.
+    pub https_listen: Vec<SocketAddr>,
+    /// DNS over QUIC listen addresses.
+    pub quic_listen: Vec<SocketAddr>,
+    /// Certificate chain (PEM) of the encrypted listeners.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the encrypted listeners.
+    pub tls_key: Option<PathBuf>,
     /// Root hints file; `None` means the built-in hints.
     pub root_hints: Option<PathBuf>,
     /// Trust anchor files, merged; none means the built-in root anchor.
@@ -241,6 +264,11 @@ impl Default for Config {
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DNS_PORT),
                 SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), DNS_PORT),
             ],
+            tls_listen: Vec::new(),
+            https_listen: Vec::new(),
+            quic_listen: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             root_hints: None,
             trust_anchor: Vec::new(),
             insecure_domain: Vec::new(),
@@ -306,6 +334,23 @@ impl Config {
         } else {
             d.listen
         };
+        let listen_list = |flags: Vec<SocketAddr>, file: Option<Vec<String>>, key, port| {
+            if !flags.is_empty() {
+                return Ok(flags);
+            }
+            file.unwrap_or_default()
+                .iter()
+                .map(|s| parse_listen_on(s, port).map_err(|r| invalid(key, s, r)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let tls_listen = listen_list(cli.tls_listen, file.tls_listen, "tls-listen", DOT_PORT)?;
+        let https_listen = listen_list(
+            cli.https_listen,
+            file.https_listen,
+            "https-listen",
+            DOH_PORT,
+        )?;
+        let quic_listen = listen_list(cli.quic_listen, file.quic_listen, "quic-listen", DOQ_PORT)?;
         let outgoing_address = if !cli.outgoing_address.is_empty() {
             cli.outgoing_address
         } else if let Some(list) = file.outgoing_address {
@@ -363,6 +408,11 @@ impl Config {
         };
         let config = Config {
             listen,
+            tls_listen,
+            https_listen,
+            quic_listen,
+            tls_cert: cli.tls_cert.or(file.tls_cert),
+            tls_key: cli.tls_key.or(file.tls_key),
             root_hints: cli.root_hints.or(file.root_hints),
             trust_anchor: if cli.trust_anchor.is_empty() {
                 file.trust_anchor
@@ -497,6 +547,21 @@ impl Config {
                     humantime::format_duration(self.cache_max_ttl)
                 ),
             ));
+        }
+        for (key, addrs) in [
+            ("tls-listen", &self.tls_listen),
+            ("https-listen", &self.https_listen),
+            ("quic-listen", &self.quic_listen),
+        ] {
+            if let Some(addr) = addrs.first()
+                && (self.tls_cert.is_none() || self.tls_key.is_none())
+            {
+                return Err(invalid(
+                    key,
+                    &addr.to_string(),
+                    "needs a certificate: set tls-cert and tls-key (PEM files)".into(),
+                ));
+            }
         }
         if self.cache_size == 0 {
             return Err(invalid("cache-size", "0", "must be at least 1".into()));
@@ -721,6 +786,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("use-0x20") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn encrypted_listeners_take_their_ports_and_need_a_certificate() {
+        let c = Config::from_toml(
+            "tls-listen = [\"127.0.0.1\"]\nhttps-listen = [\"::1\"]\nquic-listen = [\"127.0.0.1:8853\"]\ntls-cert = \"c.pem\"\ntls-key = \"k.pem\"",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.tls_listen, vec!["127.0.0.1:853".parse().unwrap()]);
+        assert_eq!(c.https_listen, vec!["[::1]:443".parse().unwrap()]);
+        assert_eq!(c.quic_listen, vec!["127.0.0.1:8853".parse().unwrap()]);
+        let err = Config::from_toml("https-listen = [\"127.0.0.1\"]", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("https-listen")
+                && err.contains("127.0.0.1:443")
+                && err.contains("tls-cert"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        let cli = Cli::try_parse_from(["rootward", "--tls-listen", "127.0.0.1", "--tls-cert", "c"])
+            .unwrap();
+        let err = Config::load(cli).unwrap_err().to_string();
+        assert!(
+            err.contains("tls-listen") && err.contains("tls-key"),
+            "{err}"
+        );
+        let err = Config::from_toml("tls-listen = [\"nowhere\"]", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tls-listen") && err.contains("nowhere"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -43,13 +43,30 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
 }
 
 pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    parse_listen_on(s, DNS_PORT)
+}
+
+/// Parses `ADDR:PORT`, `[V6]:PORT`, or a bare address (port `port`).
+pub fn parse_listen_on(s: &str, port: u16) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let bare = s.trim_start_matches('[').trim_end_matches(']');
     bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        .map(|ip| SocketAddr::new(ip, port))
         .map_err(|_| "expected ADDR:PORT, [IPv6]:PORT or an address".to_string())
+}
+
+pub(super) fn parse_tls_listen(s: &str) -> Result<SocketAddr, String> {
+    parse_listen_on(s, super::DOT_PORT)
+}
+
+pub(super) fn parse_https_listen(s: &str) -> Result<SocketAddr, String> {
+    parse_listen_on(s, super::DOH_PORT)
+}
+
+pub(super) fn parse_quic_listen(s: &str) -> Result<SocketAddr, String> {
+    parse_listen_on(s, super::DOQ_PORT)
 }
 
 pub(super) fn parse_duration_arg(s: &str) -> Result<Duration, String> {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::acl::Verdict;
+use super::layout::{RESPONSE_PADDING_BLOCK, pad};
 use super::live::SharedLive;
 use super::rate_limit::ResponseVerdict;
 use super::request::{Checked, HEADER_LEN, Question, check};
@@ -42,7 +43,7 @@ use hickory_proto::rr::Record;
 pub struct Origin {
     /// The client's address.
     pub peer: SocketAddr,
-    /// UDP or TCP.
+    /// UDP, TCP, TLS, HTTPS or QUIC.
     pub transport: Transport,
     /// When the listener read it (for the latency metric and log).
     pub received: Instant,
@@ -125,7 +126,7 @@ impl<U: Upstream> Handler<U> {
             // the client is real and told.
             return match origin.transport {
                 Transport::Udp => Handled::Drop,
-                Transport::Tcp => refuse(bytes),
+                _ => refuse(bytes),
             };
         }
         match check(bytes) {
@@ -296,13 +297,16 @@ impl<U: Upstream> Handler<U> {
                 }
             }
         }
-        let handled = encode();
+        let mut handled = encode();
+        if origin.transport.encrypted()
+            && q.reply_to.edns.is_some_and(|e| e.padded)
+            && let Handled::Reply(bytes) = &mut handled
+        {
+            pad(bytes, RESPONSE_PADDING_BLOCK);
+        }
         let latency = origin.received.elapsed();
         let qtype = q.query().query_type();
-        let transport = match origin.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        };
+        let transport = origin.transport.name();
         self.count(|m| m.query(qtype, rcode, latency, cache_hit, transport));
         if ede == Some(crate::resolver::ExtendedError::STALE_ANSWER) {
             self.count(|m| m.stale_answer());

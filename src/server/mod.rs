@@ -1,6 +1,9 @@
-//! The stub-facing side: UDP and TCP listeners.
+//! The stub-facing side: UDP and TCP listeners, and the encrypted ones
+//! (DNS over TLS, HTTPS and QUIC: [`dot`], [`doh`], [`doq`], sharing
+//! [`tls`]).
 //!
-//! One query's path: a listener ([`udp`], [`tcp`]) reads it, the
+//! One query's path: a listener ([`udp`], [`tcp`], [`dot`], [`doh`],
+//! [`doq`]) reads it, the
 //! [`Handler`] checks it ([`request`]) and answers from the cache or hands a
 //! miss to the resolver, and [`response`] encodes the answer within the
 //! client's size limit. [`bind`] opens every socket before anything is
@@ -9,12 +12,17 @@
 //! answers finish for a bounded time.
 
 pub mod acl;
+pub mod doh;
+pub mod doq;
+pub mod dot;
 pub mod handler;
+pub mod layout;
 pub mod live;
 pub mod rate_limit;
 pub mod request;
 pub mod response;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::future::Future;
@@ -38,7 +46,7 @@ use crate::upstream::Upstream;
 pub struct BindError {
     /// The address.
     pub addr: SocketAddr,
-    /// "udp" or "tcp".
+    /// "udp", "tcp", "tls", "https" or "quic".
     pub proto: &'static str,
     /// The OS error, e.g. "address already in use".
     pub reason: String,
@@ -53,6 +61,8 @@ pub struct Sockets {
     pub udp: Vec<UdpSocket>,
     /// TCP listeners.
     pub tcp: Vec<TcpListener>,
+    /// DNS over TLS, HTTPS and QUIC listeners, if any.
+    pub encrypted: Option<tls::EncryptedSockets>,
 }
 
 impl Sockets {
@@ -134,7 +144,7 @@ fn grow_receive_buffer(socket: &socket2::Socket) {
     }
 }
 
-fn describe(e: &io::Error) -> String {
+pub(crate) fn describe(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::AddrInUse => "address already in use".to_string(),
         io::ErrorKind::PermissionDenied => {
@@ -181,6 +191,55 @@ pub async fn run<U: Upstream>(
             stop_rx.clone(),
             done_tx.clone(),
         ));
+    }
+    if let Some(encrypted) = sockets.encrypted {
+        // Each encrypted transport has its own connection cap, as large as
+        // the TCP one: a flood of one kind does not evict the others.
+        let caps = || tcp::Connections::new(limits.max_connections);
+        let (dot_connections, doh_connections, doq_connections) = (caps(), caps(), caps());
+        let dot_acceptor = tokio_rustls::TlsAcceptor::from(encrypted.dot_config.clone());
+        let doh_acceptor = tokio_rustls::TlsAcceptor::from(encrypted.doh_config.clone());
+        for listener in encrypted.tls {
+            if let Ok(addr) = listener.local_addr() {
+                info!(%addr, "listening for dns over tls");
+            }
+            listeners.spawn(dot::serve(
+                listener,
+                dot_acceptor.clone(),
+                handler.clone(),
+                dot_connections.clone(),
+                limits.idle_timeout,
+                stop_rx.clone(),
+                done_tx.clone(),
+            ));
+        }
+        for listener in encrypted.https {
+            if let Ok(addr) = listener.local_addr() {
+                info!(%addr, "listening for dns over https on {}", doh::DOH_PATH);
+            }
+            listeners.spawn(doh::serve(
+                listener,
+                doh_acceptor.clone(),
+                handler.clone(),
+                doh_connections.clone(),
+                limits.idle_timeout,
+                stop_rx.clone(),
+                done_tx.clone(),
+            ));
+        }
+        for endpoint in encrypted.quic {
+            if let Ok(addr) = endpoint.local_addr() {
+                info!(%addr, "listening for dns over quic");
+            }
+            listeners.spawn(doq::serve(
+                endpoint,
+                handler.clone(),
+                doq_connections.clone(),
+                limits.idle_timeout,
+                stop_rx.clone(),
+                done_tx.clone(),
+            ));
+        }
     }
     drop(done_tx);
     shutdown.await;

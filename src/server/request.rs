@@ -118,6 +118,9 @@ fn client_edns(e: &Edns) -> ClientEdns {
     ClientEdns {
         payload: e.max_payload(),
         dnssec_ok: e.flags().dnssec_ok,
+        padded: e
+            .option(hickory_proto::rr::rdata::opt::EdnsCode::Padding)
+            .is_some(),
     }
 }
 

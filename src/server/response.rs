@@ -38,6 +38,9 @@ pub struct ClientEdns {
     pub payload: u16,
     /// Its DO bit (RFC 3225), copied back.
     pub dnssec_ok: bool,
+    /// Whether it carried a Padding option (RFC 7830): responses over an
+    /// encrypted transport are then padded too.
+    pub padded: bool,
 }
 
 /// Everything from a request that its response must echo.
@@ -67,20 +70,47 @@ pub struct ReplyTo {
     pub edns: Option<ClientEdns>,
 }
 
-/// The transport a response leaves by: it decides the size limit.
+/// The transport a response leaves by: it decides the size limit, and
+/// whether responses are padded (RFC 7830) for a client that padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// Datagram: limited by the client's payload size.
     Udp,
     /// Stream: up to 65535 bytes.
     Tcp,
+    /// DNS over TLS (RFC 7858): TCP framing inside TLS, up to 65535 bytes.
+    Tls,
+    /// DNS over HTTPS (RFC 8484): one message per HTTP exchange, up to
+    /// 65535 bytes.
+    Https,
+    /// DNS over QUIC (RFC 9250): one message per stream, up to 65535 bytes.
+    Quic,
+}
+
+impl Transport {
+    /// The name used in metrics labels and the query log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Https => "https",
+            Transport::Quic => "quic",
+        }
+    }
+
+    /// Whether the transport is encrypted (its responses are padded for a
+    /// client that padded its query, RFC 8467 §4.1).
+    pub fn encrypted(self) -> bool {
+        matches!(self, Transport::Tls | Transport::Https | Transport::Quic)
+    }
 }
 
 impl ReplyTo {
     /// The largest response this client accepts over `transport`.
     pub fn limit(&self, transport: Transport) -> usize {
         match transport {
-            Transport::Tcp => MAX_TCP_MESSAGE,
+            Transport::Tcp | Transport::Tls | Transport::Https | Transport::Quic => MAX_TCP_MESSAGE,
             Transport::Udp => usize::from(match self.edns {
                 None => MIN_UDP_PAYLOAD,
                 Some(e) => e.payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD),
@@ -250,6 +280,7 @@ mod tests {
             edns: edns.map(|payload| ClientEdns {
                 payload,
                 dnssec_ok: false,
+                padded: false,
             }),
         }
     }

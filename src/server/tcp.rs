@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::timeout;
@@ -40,7 +40,7 @@ const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// answers (64 KiB each at most, RFC 1035 §4.2.2). Bounded so that a client
 /// that stops reading holds this much kernel memory at most, not the
 /// megabytes Linux's autotuning would grow it to.
-const SEND_BUFFER: usize = 128 * 1024;
+pub(crate) const SEND_BUFFER: usize = 128 * 1024;
 
 /// The TCP connections open across every listener, oldest first, with the
 /// cap on their number (`--max-tcp-connections`).
@@ -64,7 +64,7 @@ impl Connections {
     /// Admits a new connection; at the cap, the oldest one is told to
     /// close (its slot is taken over now: the old one finishes writing
     /// what it had and goes).
-    fn admit(self: &Arc<Self>) -> Admitted {
+    pub(crate) fn admit(self: &Arc<Self>) -> Admitted {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let evict = Arc::new(Notify::new());
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,11 +94,11 @@ impl Connections {
 }
 
 /// A connection's place in [`Connections`]; leaving it frees the slot.
-struct Admitted {
+pub(crate) struct Admitted {
     set: Arc<Connections>,
     id: u64,
     /// Notified when a newer connection needs the slot.
-    evict: Arc<Notify>,
+    pub(crate) evict: Arc<Notify>,
 }
 
 impl Drop for Admitted {
@@ -142,28 +142,72 @@ pub async fn serve<U: Upstream>(
             },
         };
         let admitted = connections.admit();
-        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER) {
-            debug!(%peer, error = %e, "could not bound the tcp send buffer");
-        }
+        bound_send_buffer(&stream, peer);
         let (handler, shutdown, done) = (handler.clone(), shutdown.clone(), done.clone());
         tokio::spawn(async move {
             let evict = admitted.evict.clone();
-            connection(stream, peer, handler, idle_timeout, shutdown, evict).await;
+            let (reader, writer) = stream.into_split();
+            let stream = Stream {
+                peer,
+                transport: Transport::Tcp,
+                idle_timeout,
+            };
+            serve_stream(stream, reader, writer, handler, shutdown, evict).await;
             drop(admitted);
             drop(done);
         });
     }
 }
 
-async fn connection<U: Upstream>(
-    stream: TcpStream,
-    peer: std::net::SocketAddr,
+/// Turns Nagle's algorithm off on an encrypted client connection: TLS
+/// records and HTTP/2 frames of one answer leave in several writes, and
+/// Nagle would hold the last one until the client's delayed ACK (up to
+/// 200 ms on Linux).
+pub(crate) fn no_delay(stream: &TcpStream, peer: std::net::SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, error = %e, "could not set TCP_NODELAY");
+    }
+}
+
+/// Bounds the kernel send buffer of a client connection to [`SEND_BUFFER`].
+pub(crate) fn bound_send_buffer(stream: &TcpStream, peer: std::net::SocketAddr) {
+    if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(SEND_BUFFER) {
+        debug!(%peer, error = %e, "could not bound the tcp send buffer");
+    }
+}
+
+/// One stream connection with RFC 7766 framing: plain TCP, or the
+/// decrypted side of a TLS connection (DNS over TLS is the same framing,
+/// RFC 7858 §3.3).
+pub(crate) struct Stream {
+    /// The client.
+    pub peer: std::net::SocketAddr,
+    /// TCP or TLS (for the metrics and the query log).
+    pub transport: Transport,
+    /// Idle time (no query, or a write that cannot proceed) before the
+    /// connection closes.
+    pub idle_timeout: Duration,
+}
+
+/// Serves queries read from `reader`, answers written to `writer`, until
+/// idle, EOF, a broken frame, eviction or shutdown.
+pub(crate) async fn serve_stream<U, R, W>(
+    stream: Stream,
+    mut reader: R,
+    writer: W,
     handler: Handler<U>,
-    idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
     evict: Arc<Notify>,
-) {
-    let (mut reader, writer) = stream.into_split();
+) where
+    U: Upstream,
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Stream {
+        peer,
+        transport,
+        idle_timeout,
+    } = stream;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(MAX_PIPELINED_PER_CONNECTION);
     // A write that cannot proceed for `idle_timeout` (the client does not
     // read) ends the connection, as a client that does not write would.
@@ -184,7 +228,7 @@ async fn connection<U: Upstream>(
             })
             .await;
             if !matches!(written, Ok(Ok(()))) {
-                debug!("tcp client not reading: closing");
+                debug!(transport = transport.name(), "client not reading: closing");
                 return;
             }
         }
@@ -199,7 +243,7 @@ async fn connection<U: Upstream>(
         let len = tokio::select! {
             _ = super::stopped(&mut shutdown) => break,
             _ = evict.notified() => {
-                debug!(%peer, "tcp connection cap reached: closing the oldest connection");
+                debug!(%peer, transport = transport.name(), "connection cap reached: closing the oldest connection");
                 break;
             }
             r = timeout(idle_timeout, reader.read_u16()) => match r {
@@ -214,7 +258,7 @@ async fn connection<U: Upstream>(
         }
         let origin = Origin {
             peer,
-            transport: Transport::Tcp,
+            transport,
             received: Instant::now(),
         };
         match handler.handle_now(&buf, origin) {

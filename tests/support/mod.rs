@@ -1,5 +1,6 @@
 //! Shared test support: loopback DNS clients, a test authority, NSD trees, the
-//! rootward process and the simulated network behind the upstream seam.
+//! rootward process, the simulated network behind the upstream seam, and the
+//! encrypted DNS fixtures (certificates, DoT/DoQ clients, kdig/dig/curl).
 //! Every integration test file includes this with `mod support;`; not every
 //! file uses every helper.
 #![allow(dead_code)]
@@ -11,3 +12,4 @@ pub mod nsd;
 pub mod process;
 pub mod signer;
 pub mod simnet;
+pub mod tls;

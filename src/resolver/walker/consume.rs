@@ -389,9 +389,10 @@ fn upward_referral_is_lame(kind: ReplyKind, dropped: &[Dropped]) -> ReplyKind {
             && matches!(d.rule, scrub::OUT_OF_ZONE | scrub::NOT_ANCESTOR)
     });
     match kind {
-        ReplyKind::NoData { ref chain, soa: None } if chain.is_empty() && upward => {
-            ReplyKind::Lame("upward referral")
-        }
+        ReplyKind::NoData {
+            ref chain,
+            soa: None,
+        } if chain.is_empty() && upward => ReplyKind::Lame("upward referral"),
         other => other,
     }
 }

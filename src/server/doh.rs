@@ -32,7 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until};
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
@@ -40,8 +40,8 @@ use super::handler::{Handled, Handler, Origin};
 use super::layout::layout;
 use super::request::HEADER_LEN;
 use super::response::{MAX_TCP_MESSAGE, Transport};
-use super::tcp::{Connections, bound_send_buffer, no_delay};
-use super::tls::{ALPN_H2, HANDSHAKE_TIMEOUT, MAX_STREAMS_PER_CONNECTION};
+use super::tcp::{Connections, accept, bound_send_buffer, no_delay};
+use super::tls::{ALPN_H2, MAX_STREAMS_PER_CONNECTION, handshake};
 use crate::upstream::Upstream;
 
 /// The path DNS queries are served on (RFC 8484 §3's example, and what
@@ -138,18 +138,7 @@ pub async fn serve<U: Upstream>(
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = super::stopped(&mut shutdown) => break,
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    debug!(error = %e, "https accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown, "https").await {
         let admitted = connections.admit();
         bound_send_buffer(&stream, peer);
         no_delay(&stream, peer);
@@ -157,21 +146,7 @@ pub async fn serve<U: Upstream>(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let evict = admitted.evict.clone();
-            let tls = tokio::select! {
-                _ = super::stopped(&mut shutdown) => None,
-                _ = evict.notified() => None,
-                r = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => match r {
-                    Ok(Ok(tls)) => Some(tls),
-                    Ok(Err(e)) => {
-                        debug!(%peer, error = %e, "https tls handshake failed");
-                        None
-                    }
-                    Err(_) => {
-                        debug!(%peer, "https tls handshake timed out");
-                        None
-                    }
-                },
-            };
+            let tls = handshake(&acceptor, stream, peer, &mut shutdown, &evict).await;
             if let Some(tls) = tls {
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
                 let activity = Arc::new(Activity::new());

@@ -2,7 +2,7 @@
 //!
 //! One connection's path: accepted and admitted like a TCP connection (the
 //! oldest is closed at the cap), the TLS handshake within
-//! [`HANDSHAKE_TIMEOUT`], then the TCP listener's own stream server on the
+//! [`HANDSHAKE_TIMEOUT`](super::tls::HANDSHAKE_TIMEOUT), then the TCP listener's own stream server on the
 //! decrypted stream: the same framing, pipelining, out-of-order answers,
 //! idle timeout and handling of clients that do not read (RFC 7858 §3.3
 //! asks for exactly RFC 7766's behaviour).
@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tracing::debug;
 
 use super::handler::Handler;
 use super::response::Transport;
-use super::tcp::{Connections, Stream, bound_send_buffer, no_delay, serve_stream};
-use super::tls::HANDSHAKE_TIMEOUT;
+use super::tcp::{Connections, Stream, accept, bound_send_buffer, no_delay, serve_stream};
+use super::tls::handshake;
 use crate::upstream::Upstream;
 
 /// Accepts DNS over TLS connections on `listener` until `shutdown`.
@@ -32,18 +30,7 @@ pub async fn serve<U: Upstream>(
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = super::stopped(&mut shutdown) => break,
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    debug!(error = %e, "tls accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown, "tls").await {
         let admitted = connections.admit();
         bound_send_buffer(&stream, peer);
         no_delay(&stream, peer);
@@ -51,21 +38,7 @@ pub async fn serve<U: Upstream>(
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let evict = admitted.evict.clone();
-            let tls = tokio::select! {
-                _ = super::stopped(&mut shutdown) => None,
-                _ = evict.notified() => None,
-                r = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => match r {
-                    Ok(Ok(tls)) => Some(tls),
-                    Ok(Err(e)) => {
-                        debug!(%peer, error = %e, "tls handshake failed");
-                        None
-                    }
-                    Err(_) => {
-                        debug!(%peer, "tls handshake timed out");
-                        None
-                    }
-                },
-            };
+            let tls = handshake(&acceptor, stream, peer, &mut shutdown, &evict).await;
             if let Some(tls) = tls {
                 let (reader, writer) = tokio::io::split(tls);
                 let stream = Stream {

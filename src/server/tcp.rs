@@ -119,6 +119,31 @@ pub struct TcpLimits {
     pub idle_timeout: Duration,
 }
 
+/// Back-off after a failed accept (EMFILE and friends): long enough not to
+/// spin on a full descriptor table, short enough to go unnoticed.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// The next connection on `listener`, or `None` at shutdown. Shared by the
+/// TCP, DoT and DoH listeners; `what` names the listener in logs.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+    what: &str,
+) -> Option<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = super::stopped(shutdown) => return None,
+            r = listener.accept() => match r {
+                Ok(r) => return Some(r),
+                Err(e) => {
+                    debug!(error = %e, "{what} accept error");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+            },
+        }
+    }
+}
+
 /// Accepts connections on `listener` until `shutdown`.
 pub async fn serve<U: Upstream>(
     listener: TcpListener,
@@ -128,19 +153,7 @@ pub async fn serve<U: Upstream>(
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = super::stopped(&mut shutdown) => break,
-            r = listener.accept() => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly rather than spin.
-                    debug!(error = %e, "tcp accept error");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown, "tcp").await {
         let admitted = connections.admit();
         bound_send_buffer(&stream, peer);
         let (handler, shutdown, done) = (handler.clone(), shutdown.clone(), done.clone());

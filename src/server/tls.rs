@@ -321,3 +321,30 @@ fn quic_server_config(
     config.transport_config(Arc::new(transport));
     Ok(config)
 }
+
+/// The TLS handshake of a DoT or DoH connection, within
+/// [`HANDSHAKE_TIMEOUT`]; `None` if it fails, times out, or the connection
+/// is evicted or the server stops meanwhile.
+pub(crate) async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    evict: &tokio::sync::Notify,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::select! {
+        _ = super::stopped(shutdown) => None,
+        _ = evict.notified() => None,
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => match r {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "tls handshake failed");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "tls handshake timed out");
+                None
+            }
+        },
+    }
+}

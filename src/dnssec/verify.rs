@@ -395,13 +395,12 @@ fn verify_one(
     for key in usable {
         budget.spend_validation().map_err(VerifyError::Limit)?;
         let verified = key.verify(&data, sig.sig()).is_ok()
-            || (legacy::handles(key_algorithm(key))
-                && legacy::verify(
-                    key_algorithm(key),
-                    key.public_key().public_bytes(),
-                    &data,
-                    sig.sig(),
-                ));
+            || legacy::verify(
+                key_algorithm(key),
+                key.public_key().public_bytes(),
+                &data,
+                sig.sig(),
+            );
         if verified {
             let until_expiry = expiration.wrapping_sub(now32);
             let ttl = set.min_ttl.min(input.original_ttl).min(until_expiry);
